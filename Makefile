@@ -1,0 +1,35 @@
+# One task runner. Every target creates or reuses the local virtualenv in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv lint test demo bench sim clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check bulkflow tests benchmarks
+	$(BIN)/ruff format --check bulkflow tests benchmarks
+	$(BIN)/mypy bulkflow
+
+test: lint
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/bulkflow run jobs/q4-segment-rollout.yaml --sim --log runs/demo.jsonl
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+sim: $(STAMP)
+	$(BIN)/bulkflow sim --flows 1000 --connections 50
+
+clean:
+	rm -rf $(VENV) runs .mypy_cache .pytest_cache .ruff_cache

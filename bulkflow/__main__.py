@@ -1,0 +1,5 @@
+"""``python -m bulkflow``."""
+
+from bulkflow.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""``bulkflow sim``: serve the local Flow Service simulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from bulkflow.sim import Faults, SimConfig, serve
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``sim`` and its flags."""
+    p = commands.add_parser("sim", help="serve the local Flow Service simulator on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    p.add_argument("--flows", type=int, default=0, help="generated flows besides the fixtures")
+    p.add_argument("--connections", type=int, default=0, help="generated connections")
+    p.add_argument("--seed", type=int, default=0, help="seed for documents and faults")
+    p.add_argument("--sandbox", default="prod", help="sandbox the documents live in")
+    p.add_argument("--load", type=Path, action="append", default=[], help="extra documents (JSON)")
+    p.add_argument("--token", help="accept this fixed bearer token (no IMS call needed)")
+    p.add_argument("--client-id", help="IMS accepts only this client id")
+    p.add_argument("--client-secret", help="IMS accepts only this client secret")
+    p.add_argument("--token-ttl", type=float, default=86399, help="token lifetime, seconds")
+    p.add_argument("--patch-status", type=int, choices=(200, 202), default=200)
+    p.add_argument("--strict-etag", action="store_true", help="If-Match must match byte for byte")
+    p.add_argument("--no-journal", action="store_true", help="do not keep a request journal")
+    faults = p.add_argument_group("faults")
+    for name, help_text in (
+        ("latency-ms", "fixed latency per request"),
+        ("jitter-ms", "uniform extra latency, 0..N"),
+        ("throttle-rate", "share of requests answered 429"),
+        ("throttle-rps", "token bucket: requests per second before 429"),
+        ("retry-after", "Retry-After seconds on a 429"),
+        ("retry-after-missing-rate", "share of 429s without Retry-After"),
+        ("error-rate", "share of requests answered 500/503/504"),
+        ("drop-rate", "share of requests whose connection is dropped"),
+        ("rival-rate", "share of reads followed by another writer's edit"),
+        ("ignore-patch-rate", "share of PATCHes accepted but not applied"),
+    ):
+        faults.add_argument(f"--{name}", type=float, help=help_text)
+    p.set_defaults(handler=run_sim)
+
+
+def faults_from_args(args: argparse.Namespace) -> Faults:
+    """The :class:`Faults` the flags name; unset flags keep their defaults."""
+    names = {
+        "latency_ms": "latency_ms",
+        "jitter_ms": "jitter_ms",
+        "throttle_rate": "throttle_rate",
+        "throttle_rps": "throttle_rps",
+        "retry_after": "retry_after_s",
+        "retry_after_missing_rate": "retry_after_missing_rate",
+        "error_rate": "error_rate",
+        "drop_rate": "drop_rate",
+        "rival_rate": "rival_rate",
+        "ignore_patch_rate": "ignore_patch_rate",
+    }
+    given = {field: getattr(args, arg) for arg, field in names.items()}
+    return Faults(**{k: v for k, v in given.items() if v is not None})
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    config = SimConfig(
+        port=args.port,
+        flows=args.flows,
+        connections=args.connections,
+        seed=args.seed,
+        sandbox=args.sandbox,
+        load=tuple(args.load),
+        faults=faults_from_args(args),
+        patch_status=args.patch_status,
+        strict_etag=args.strict_etag,
+        token_ttl_s=args.token_ttl,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        fixed_token=args.token,
+        journal=not args.no_journal,
+    )
+    asyncio.run(serve(config))
+    return 0

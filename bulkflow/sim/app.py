@@ -1,0 +1,315 @@
+"""The simulator's aiohttp application: Flow Service routes, faults, and a ``/_sim/`` view."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from bulkflow.sim import errors
+from bulkflow.sim.config import SimConfig
+from bulkflow.sim.faults import FaultPlan, retry_after_header
+from bulkflow.sim.filters import (
+    Filter,
+    QueryError,
+    decode_token,
+    encode_token,
+    id_candidates,
+    parse_filter,
+    sort_key,
+)
+from bulkflow.sim.ims import CLIENT, SANDBOX, TokenBook
+from bulkflow.sim.stats import JournalEntry, Stats
+from bulkflow.sim.store import PatchRejected, Store
+
+BASE = "/data/foundation/flowservice"
+MAX_LIMIT = 100
+DEFAULT_ORDER = ("-updatedAt",)
+KNOWN_FIELDS = {
+    "flows": frozenset(
+        [
+            "id",
+            "createdAt",
+            "updatedAt",
+            "createdBy",
+            "updatedBy",
+            "createdClient",
+            "updatedClient",
+            "sandboxId",
+            "sandboxName",
+            "imsOrgId",
+            "name",
+            "description",
+            "flowSpec",
+            "state",
+            "version",
+            "etag",
+            "sourceConnectionIds",
+            "targetConnectionIds",
+            "inheritedAttributes",
+            "scheduleParams",
+            "transformations",
+            "runs",
+            "lastOperation",
+            "lastRunDetails",
+        ]
+    ),
+    "connections": frozenset(
+        [
+            "id",
+            "createdAt",
+            "updatedAt",
+            "createdBy",
+            "updatedBy",
+            "createdClient",
+            "updatedClient",
+            "sandboxId",
+            "sandboxName",
+            "imsOrgId",
+            "name",
+            "description",
+            "connectionSpec",
+            "state",
+            "auth",
+            "version",
+            "etag",
+        ]
+    ),
+}
+RETRY_AFTER = web.RequestKey("retry_after_s", float)
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class FlowServiceApp:
+    """Request handlers over one :class:`Store`, with faults and observation wrapped around."""
+
+    def __init__(self, config: SimConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.stats = Stats(keep_journal=config.journal)
+        self.faults = FaultPlan(config.faults, config.seed)
+        self.tokens = TokenBook(config)
+        self.rival_pending: set[tuple[str, str, str]] = set()
+
+    def build(self) -> web.Application:
+        """The aiohttp application with every route."""
+        app = web.Application(middlewares=[self._observe, self._gateway])
+        kinds = "{kind:flows|connections}"
+        app.router.add_get(f"{BASE}/{kinds}", self.list_docs)
+        app.router.add_get(f"{BASE}/{kinds}/{{id}}", self.get_doc)
+        app.router.add_patch(f"{BASE}/{kinds}/{{id}}", self.patch_doc)
+        app.router.add_post(f"{BASE}/flows/{{id}}/action", self.flow_action)
+        app.router.add_post("/ims/token/v3", self.tokens.token_endpoint)
+        app.router.add_get("/_sim/stats", self.sim_stats)
+        app.router.add_post("/_sim/reset", self.sim_reset)
+        app.router.add_get("/_sim/docs/{kind}/{id}", self.sim_doc)
+        return app
+
+    @web.middleware
+    async def _observe(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived = self.stats.started()
+        status, retry_after = 0, None
+        try:
+            response = await handler(request)
+            status = response.status
+            retry_after = request.get(RETRY_AFTER)
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            entry = JournalEntry(arrived, request.method, request.path, status, retry_after)
+            self.stats.finished(entry)
+
+    @web.middleware
+    async def _gateway(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(BASE):
+            return await handler(request)
+        delay = self.faults.latency_s()
+        if delay:
+            await asyncio.sleep(delay)
+        rejected = self.tokens.check_headers(request) or self._inject(request)
+        if rejected is not None:
+            return rejected
+        return await handler(request)
+
+    def _inject(self, request: web.Request) -> web.Response | None:
+        throttle = self.faults.throttle()
+        if throttle is not None:
+            headers = {}
+            if throttle.retry_after_s is not None:
+                headers["Retry-After"] = retry_after_header(throttle.retry_after_s)
+                request[RETRY_AFTER] = float(headers["Retry-After"])
+            return errors.gateway_error(429, "429050", "Too many requests", headers)
+        if self.faults.drop():
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        status = self.faults.server_error()
+        return errors.server_error(status) if status else None
+
+    async def get_doc(self, request: web.Request) -> web.Response:
+        """``GET /{kind}/{id}`` answers ``{"items": [doc]}`` or 404."""
+        kind, doc_id, sandbox = (
+            request.match_info["kind"],
+            request.match_info["id"],
+            request[SANDBOX],
+        )
+        doc = self.store.get(sandbox, kind, doc_id)
+        if doc is None:
+            return errors.not_found(kind, doc_id)
+        self._maybe_rival(sandbox, kind, doc_id)
+        return errors.json_response({"items": [doc]})
+
+    async def patch_doc(self, request: web.Request) -> web.Response:
+        """``PATCH /{kind}/{id}`` with If-Match: JSON Patch applied atomically."""
+        kind, doc_id, sandbox = (
+            request.match_info["kind"],
+            request.match_info["id"],
+            request[SANDBOX],
+        )
+        if self.store.get(sandbox, kind, doc_id) is None:
+            return errors.not_found(kind, doc_id)
+        if_match = request.headers.get("If-Match")
+        if if_match is None:
+            message = (
+                "The header 'If-Match' is missing in the request. Please add it and try again."
+            )
+            return errors.bad_request(1403, "Header is missing", message)
+        if request.content_type != "application/json":
+            return errors.content_type_error()
+        try:
+            ops = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return errors.bad_request(1455, "Invalid patch instructions", "The body is not JSON.")
+        if (sandbox, kind, doc_id) in self.rival_pending:
+            self.rival_pending.discard((sandbox, kind, doc_id))
+            self.store.rival_write(sandbox, kind, doc_id)
+        current = self.store.docs(sandbox, kind)[doc_id]["etag"]
+        if not self._etag_matches(if_match, current):
+            return errors.version_mismatch(if_match, current, doc_id)
+        try:
+            etag = self.store.patch(
+                sandbox, kind, doc_id, ops, request[CLIENT], apply=not self.faults.ignore_patch()
+            )
+        except PatchRejected as exc:
+            return errors.bad_request(exc.code, exc.title, str(exc))
+        return self._write_answer(doc_id, etag)
+
+    async def flow_action(self, request: web.Request) -> web.Response:
+        """``POST /flows/{id}/action?op=enable|disable``; If-Match is checked when present."""
+        doc_id, sandbox = request.match_info["id"], request[SANDBOX]
+        doc = self.store.get(sandbox, "flows", doc_id)
+        if doc is None:
+            return errors.not_found("flows", doc_id)
+        op = request.query.get("op", "").lower()
+        if op not in ("enable", "disable"):
+            message = f"The action '{request.query.get('op', '')}' is not supported."
+            return errors.bad_request(1422, "Invalid action", message)
+        if_match = request.headers.get("If-Match")
+        if if_match is not None and not self._etag_matches(if_match, doc["etag"]):
+            return errors.version_mismatch(if_match, doc["etag"], doc_id)
+        state = "enabled" if op == "enable" else "disabled"
+        etag = self.store.set_state(sandbox, doc_id, state, request[CLIENT])
+        return errors.json_response({"id": doc_id, "etag": etag})
+
+    async def list_docs(self, request: web.Request) -> web.Response:
+        """``GET /{kind}`` with ``property``, ``limit``, ``orderby``, ``count``, paging."""
+        kind, sandbox = request.match_info["kind"], request[SANDBOX]
+        try:
+            query = self._list_query(request)
+            filters = [parse_filter(text, KNOWN_FIELDS[kind]) for text in query["property"]]
+        except QueryError as exc:
+            return errors.bad_request(exc.code, "Invalid query", str(exc))
+        docs = self._select(sandbox, kind, filters)
+        if query["count"]:
+            return errors.json_response({"count": len(docs)})
+        docs.sort(key=sort_key(tuple(query["orderby"])))
+        offset, limit = query["offset"], query["limit"]
+        page = docs[offset : offset + limit]
+        for doc in page:
+            self._maybe_rival(sandbox, kind, doc["id"])
+        body: dict[str, Any] = {"items": page, "_links": {}}
+        if offset + limit < len(docs):
+            token = encode_token(query | {"offset": offset + limit})
+            body["_links"] = {"next": {"href": f"/{kind}?continuationToken={token}"}}
+        return errors.json_response(body)
+
+    def _list_query(self, request: web.Request) -> dict[str, Any]:
+        params = request.query
+        if "continuationToken" in params:
+            return decode_token(params["continuationToken"])
+        if params.get("count", "").lower() == "true" and "limit" in params:
+            raise QueryError(1401, "The parameters limit and count cannot be used together.")
+        try:
+            limit = int(params.get("limit", MAX_LIMIT))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(1440, f"limit must be a positive number of at most {MAX_LIMIT}.")
+        orderby = params.get("orderby")
+        fields = [f.strip() for f in orderby.split(",")] if orderby else list(DEFAULT_ORDER)
+        return {
+            "property": params.getall("property", []),
+            "limit": limit,
+            "orderby": fields,
+            "count": params.get("count", "").lower() == "true",
+            "offset": 0,
+        }
+
+    def _select(self, sandbox: str, kind: str, filters: list[Filter]) -> list[dict[str, Any]]:
+        pool = self.store.docs(sandbox, kind)
+        ids = id_candidates(filters)
+        candidates = [pool[i] for i in dict.fromkeys(ids) if i in pool] if ids else pool.values()
+        return [doc for doc in candidates if all(f.matches(doc) for f in filters)]
+
+    def _maybe_rival(self, sandbox: str, kind: str, doc_id: str) -> None:
+        if self.faults.rival():
+            self.rival_pending.add((sandbox, kind, doc_id))
+
+    def _etag_matches(self, supplied: str, current: str) -> bool:
+        if self.config.strict_etag:
+            return supplied == current
+        return _bare(supplied) == _bare(current)
+
+    def _write_answer(self, doc_id: str, etag: str) -> web.Response:
+        if self.config.patch_status == 202:
+            return web.Response(status=202)
+        return errors.json_response({"id": doc_id, "etag": etag})
+
+    async def sim_stats(self, request: web.Request) -> web.Response:
+        """``GET /_sim/stats``: counters for a client in another process."""
+        _loopback_only(request)
+        body = self.stats.as_dict() | {
+            "tokens_issued": self.tokens.issued,
+            "rival_writes": len(self.store.rival_writes),
+        }
+        return errors.json_response(body)
+
+    async def sim_reset(self, request: web.Request) -> web.Response:
+        """``POST /_sim/reset``: zero the counters (documents stay)."""
+        _loopback_only(request)
+        self.stats.reset()
+        return errors.json_response({"reset": True})
+
+    async def sim_doc(self, request: web.Request) -> web.Response:
+        """``GET /_sim/docs/{kind}/{id}[?sandbox=]``: a document without auth or faults."""
+        _loopback_only(request)
+        sandbox = request.query.get("sandbox", self.config.sandbox)
+        doc = self.store.get(sandbox, request.match_info["kind"], request.match_info["id"])
+        if doc is None:
+            raise web.HTTPNotFound()
+        return errors.json_response(doc)
+
+
+def _bare(etag: str) -> str:
+    return etag.strip().removeprefix("W/").strip('"')
+
+
+def _loopback_only(request: web.Request) -> None:
+    if request.remote not in LOOPBACK:
+        raise web.HTTPForbidden()

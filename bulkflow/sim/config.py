@@ -1,0 +1,59 @@
+"""Simulator settings: documents to seed and faults to inject, all reproducible from a seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_ORG = "SIMULATOR0000000000000000@AdobeOrg"
+
+
+class Faults(BaseModel):
+    """Faults the simulator injects. Rates are probabilities per request, drawn from the seed.
+
+    Example::
+
+        Faults(latency_ms=50, throttle_rate=0.1, retry_after_s=1, rival_rate=0.5)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    latency_ms: float = Field(0.0, ge=0)
+    jitter_ms: float = Field(0.0, ge=0)
+    throttle_rate: float = Field(0.0, ge=0, le=1)
+    throttle_rps: float | None = Field(None, gt=0)
+    retry_after_s: float = Field(1.0, ge=0)
+    retry_after_missing_rate: float = Field(0.0, ge=0, le=1)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    drop_rate: float = Field(0.0, ge=0, le=1)
+    rival_rate: float = Field(0.0, ge=0, le=1)
+    ignore_patch_rate: float = Field(0.0, ge=0, le=1)
+
+
+class SimConfig(BaseModel):
+    """Everything the simulator needs to start.
+
+    Example::
+
+        SimConfig(flows=1000, connections=50, seed=7, faults=Faults(rival_rate=0.5))
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    port: int = Field(0, ge=0, le=65535)
+    flows: int = Field(0, ge=0)
+    connections: int = Field(0, ge=0)
+    seed: int = 0
+    sandbox: str = "prod"
+    org_id: str = DEFAULT_ORG
+    load: tuple[Path, ...] = ()
+    faults: Faults = Faults()
+    patch_status: Literal[200, 202] = 200
+    strict_etag: bool = False
+    token_ttl_s: float = Field(86399.0, gt=0)
+    client_id: str | None = None
+    client_secret: str | None = None
+    fixed_token: str | None = None
+    journal: bool = True

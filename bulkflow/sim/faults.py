@@ -1,0 +1,95 @@
+"""Fault injection: latency, throttling, server errors, dropped connections, a rival writer.
+
+Each fault draws from its own random stream seeded from the simulator's seed, so a run is
+reproducible for a given order of requests.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from bulkflow.sim.config import Faults
+
+SERVER_STATUSES = (500, 503, 504)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A 429 to send; ``retry_after_s`` is None when the header is to be left out."""
+
+    retry_after_s: float | None
+
+
+class FaultPlan:
+    """Decides, request by request, which fault (if any) to inject."""
+
+    def __init__(self, faults: Faults, seed: int) -> None:
+        self.faults = faults
+        self._streams = {
+            name: random.Random(f"{seed}:{name}")
+            for name in ("latency", "throttle", "error", "drop", "rival", "ignore")
+        }
+        self._bucket = faults.throttle_rps or 0.0
+        self._bucket_at = time.monotonic()
+
+    def latency_s(self) -> float:
+        """Seconds to wait before answering: fixed latency plus uniform jitter."""
+        jitter = self.faults.jitter_ms * self._streams["latency"].random()
+        return (self.faults.latency_ms + jitter) / 1000
+
+    def throttle(self) -> Throttle | None:
+        """A 429 for this request, from the random rate or the token bucket."""
+        faults = self.faults
+        if faults.throttle_rps is not None and not self._take_token(faults.throttle_rps):
+            wait = max(faults.retry_after_s, (1 - self._bucket) / faults.throttle_rps)
+            return Throttle(self._maybe_missing(wait))
+        if faults.throttle_rate and self._streams["throttle"].random() < faults.throttle_rate:
+            return Throttle(self._maybe_missing(faults.retry_after_s))
+        return None
+
+    def server_error(self) -> int | None:
+        """A 5xx status to answer with, or None."""
+        stream = self._streams["error"]
+        if self.faults.error_rate and stream.random() < self.faults.error_rate:
+            return stream.choice(SERVER_STATUSES)
+        return None
+
+    def drop(self) -> bool:
+        """Whether to close the connection without answering."""
+        return (
+            bool(self.faults.drop_rate) and self._streams["drop"].random() < self.faults.drop_rate
+        )
+
+    def rival(self) -> bool:
+        """Whether a rival writer edits the document just read before its reader's PATCH."""
+        rate = self.faults.rival_rate
+        return bool(rate) and self._streams["rival"].random() < rate
+
+    def ignore_patch(self) -> bool:
+        """Whether to accept a PATCH without applying it."""
+        rate = self.faults.ignore_patch_rate
+        return bool(rate) and self._streams["ignore"].random() < rate
+
+    def _maybe_missing(self, seconds: float) -> float | None:
+        if self._streams["throttle"].random() < self.faults.retry_after_missing_rate:
+            return None
+        return seconds
+
+    def _take_token(self, rate: float) -> bool:
+        now = time.monotonic()
+        self._bucket = min(rate, self._bucket + (now - self._bucket_at) * rate)
+        self._bucket_at = now
+        if self._bucket >= 1:
+            self._bucket -= 1
+            return True
+        return False
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` in whole seconds, as HTTP wants; fractions only below one second."""
+    if seconds >= 1 or seconds == 0:
+        return str(math.ceil(seconds))
+    return f"{seconds:.3f}"

@@ -1,0 +1,116 @@
+"""Start and stop the simulator: in-process for tests and ``--sim``, or as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from bulkflow.sim.app import BASE, FlowServiceApp
+from bulkflow.sim.config import SimConfig
+from bulkflow.sim.stats import Stats
+from bulkflow.sim.store import Store
+
+HOST = "127.0.0.1"
+
+
+class Simulator:
+    """A running Flow Service simulator on 127.0.0.1.
+
+    Example::
+
+        async with Simulator(SimConfig(flows=100)) as sim:
+            print(sim.base_url)           # http://127.0.0.1:PORT/data/foundation/flowservice
+            sim.doc("flows", some_id)     # direct read access for assertions
+    """
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self.store = Store(self.config)
+        self.store.seed()
+        self.app = FlowServiceApp(self.config, self.store)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The Flow Service root, what ``AEP_BASE_URL`` should be."""
+        return self.root_url + BASE
+
+    @property
+    def ims_url(self) -> str:
+        """The token endpoint, what ``AEP_IMS_URL`` should be."""
+        return self.root_url + "/ims/token/v3"
+
+    @property
+    def stats(self) -> Stats:
+        """Requests seen so far."""
+        return self.app.stats
+
+    def doc(self, kind: str, doc_id: str, sandbox: str | None = None) -> dict[str, Any] | None:
+        """The current document, read directly (no HTTP, no faults)."""
+        return self.store.get(sandbox or self.config.sandbox, kind, doc_id)
+
+    def issue_token(self, client_id: str = "sim-client") -> str:
+        """A bearer token as the IMS endpoint would issue it."""
+        return self.app.tokens.issue(client_id)
+
+    async def start(self) -> Simulator:
+        """Listen on 127.0.0.1 (port 0 picks a free one)."""
+        self._runner = web.AppRunner(self.app.build(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, HOST, self.config.port, backlog=1024)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        """Close the listener and every connection."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def serve(config: SimConfig, announce: bool = True) -> None:
+    """Run the simulator until SIGINT or SIGTERM (``bulkflow sim``)."""
+    started = time.perf_counter()
+    sim = await Simulator(config).start()
+    if announce:
+        counts = {k: len(sim.store.docs(config.sandbox, k)) for k in ("flows", "connections")}
+        print(
+            f"bulkflow simulator on {sim.root_url} (sandbox {config.sandbox}: "
+            f"{counts['flows']} flows, {counts['connections']} connections; "
+            f"ready in {time.perf_counter() - started:.2f}s)\n"
+            f"  AEP_BASE_URL={sim.base_url}\n  AEP_IMS_URL={sim.ims_url}",
+            flush=True,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()

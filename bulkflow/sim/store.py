@@ -1,0 +1,199 @@
+"""The simulator's documents: sandbox-scoped flows and connections, etags, atomic JSON Patch."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from bulkflow.sim import generate
+from bulkflow.sim.config import SimConfig
+
+Doc = dict[str, Any]
+KINDS = ("flows", "connections")
+SUPPORTED_OPS = ("add", "replace", "remove")
+READ_ONLY_PATHS = ("/id", "/etag", "/version", "/createdAt", "/createdBy")
+
+
+class PatchRejected(ValueError):
+    """A PATCH the service answers with 400; ``code`` is the FLOW error code."""
+
+    def __init__(self, code: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.title = title
+
+
+class Store:
+    """Documents by sandbox, kind and id. Every successful write gets a new etag."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self._rng = random.Random(f"{config.seed}:etags")
+        self._docs: dict[str, dict[str, dict[str, Doc]]] = {}
+        self.rival_writes: list[tuple[str, str]] = []
+
+    def docs(self, sandbox: str, kind: str) -> dict[str, Doc]:
+        """The live mapping of id to document for one sandbox and kind."""
+        return self._docs.setdefault(sandbox, {}).setdefault(kind, {})
+
+    def get(self, sandbox: str, kind: str, doc_id: str) -> Doc | None:
+        """The stored document (not a copy: callers serialise, never mutate)."""
+        return self.docs(sandbox, kind).get(doc_id)
+
+    def put(self, kind: str, doc: Doc, sandbox: str | None = None) -> Doc:
+        """Add or replace a document, normalised to the schema's types."""
+        sandbox = sandbox or self.config.sandbox
+        created = int(doc["createdAt"]) if isinstance(doc.get("createdAt"), int) else _now()
+        stored = generate.normalise(doc, kind, sandbox, self.config.org_id, created)
+        self.docs(sandbox, kind)[stored["id"]] = stored
+        return stored
+
+    def seed(self) -> None:
+        """Load the fixtures, the generated documents and any ``--load`` files."""
+        self.put("flows", generate.load_fixture("flow-destination-batch.json"))
+        self.put("flows", generate.load_fixture("flow-source-bigquery.json"))
+        self.put("connections", generate.load_fixture("connection-salesforce.json"))
+        rng = random.Random(f"{self.config.seed}:documents")
+        for _ in range(self.config.flows):
+            self.ensure(
+                "flows", generate.rng_uuid(rng), "destination" if rng.random() < 0.7 else "source"
+            )
+        for _ in range(self.config.connections):
+            self.ensure("connections", generate.rng_uuid(rng))
+        for path in self.config.load:
+            self.load_file(path)
+
+    def ensure(self, kind: str, doc_id: str, shape: str = "destination") -> Doc:
+        """The document ``doc_id``, generated in ``shape`` if it does not exist yet."""
+        existing = self.get(self.config.sandbox, kind, doc_id)
+        if existing is not None:
+            return existing
+        rng = random.Random(f"{self.config.seed}:{kind}:{doc_id}")
+        if kind == "connections":
+            template = generate.load_fixture("connection-salesforce.json")
+            return self.put(kind, generate.connection(template, doc_id, rng))
+        if shape == "source":
+            template = generate.load_fixture("flow-source-bigquery.json")
+            return self.put(kind, generate.source_flow(template, doc_id, rng))
+        template = generate.load_fixture("flow-destination-batch.json")
+        return self.put(kind, generate.destination_flow(template, doc_id, rng))
+
+    def load_file(self, path: Path) -> None:
+        """Add documents from a JSON file: a list, or ``{"flows": [...], "connections": [...]}``."""
+        data = json.loads(Path(path).read_text())
+        if isinstance(data, list):
+            data = {"flows": data}
+        for kind in KINDS:
+            for doc in data.get(kind, []):
+                self.put(kind, doc)
+
+    def patch(
+        self, sandbox: str, kind: str, doc_id: str, ops: Any, client: str, apply: bool = True
+    ) -> str:
+        """Apply ``ops`` atomically and return the new etag; invalid ops raise PatchRejected.
+
+        With ``apply=False`` the PATCH is accepted and recorded but the document is left as it
+        was: a fault that makes a verifying client earn its keep.
+        """
+        doc = self.docs(sandbox, kind)[doc_id]
+        normalised = normalise_ops(ops)
+        try:
+            updated = jsonpatch.JsonPatch(normalised).apply(doc, in_place=False)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            raise PatchRejected(
+                1455,
+                "Invalid patch instructions",
+                f"An error has occurred while validating patch instructions: {exc}",
+            ) from exc
+        result = updated if apply else copy.deepcopy(doc)
+        return self._commit(sandbox, kind, result, client, normalised, "update")
+
+    def set_state(self, sandbox: str, doc_id: str, state: str, client: str) -> str:
+        """Enable or disable a flow; returns the new etag."""
+        doc = copy.deepcopy(self.docs(sandbox, "flows")[doc_id])
+        doc["state"] = state
+        op = "enable" if state == "enabled" else "disable"
+        return self._commit(sandbox, "flows", doc, client, [], op)
+
+    def rival_write(self, sandbox: str, kind: str, doc_id: str) -> None:
+        """Another writer edits the document: a foreign audience goes in at index 0."""
+        doc = copy.deepcopy(self.docs(sandbox, kind)[doc_id])
+        foreign = generate.rng_uuid(self._rng)
+        selectors = _segment_selectors(doc)
+        if selectors is not None:
+            value = {"id": foreign, "name": "Added by another writer"}
+            selectors.insert(0, {"type": "PLATFORM_SEGMENT", "value": value})
+        else:
+            doc["description"] = f"edited by another writer ({foreign})"
+        self.rival_writes.append((doc_id, foreign))
+        self._commit(sandbox, kind, doc, "rival-writer", [], "update")
+
+    def _commit(
+        self, sandbox: str, kind: str, doc: Doc, client: str, ops: list[Doc], operation: str
+    ) -> str:
+        now = _now()
+        etag = generate.new_etag(self._rng)
+        doc.update(etag=etag, version=etag, updatedAt=now, updatedBy=client, updatedClient=client)
+        doc["lastOperation"] = {
+            "started": now,
+            "updated": now,
+            "percentCompleted": 100.0,
+            "status": {"value": "completed", "errors": []},
+            "ops": ops,
+            "operation": operation,
+        }
+        self.docs(sandbox, kind)[doc["id"]] = doc
+        return etag
+
+
+def normalise_ops(ops: Any) -> list[Doc]:
+    """Check a PATCH body as Flow Service does and lower-case the op names."""
+    if not isinstance(ops, list) or not ops:
+        raise PatchRejected(
+            1455, "Invalid patch instructions", "The body must be a non-empty JSON array."
+        )
+    return [_normalise_op(op) for op in ops]
+
+
+def _normalise_op(op: Any) -> Doc:
+    if not isinstance(op, dict) or not isinstance(op.get("op"), str):
+        raise _missing("op")
+    if not isinstance(op.get("path"), str):
+        raise _missing("path")
+    name = op["op"].lower()
+    if name not in SUPPORTED_OPS:
+        raise PatchRejected(1434, "Unsupported operation", f"Unsupported operation '{op['op']}'")
+    if "/" + op["path"].split("/")[1 if op["path"] else 0] in READ_ONLY_PATHS:
+        raise PatchRejected(
+            1455, "Invalid patch instructions", f"Path '{op['path']}' is read-only."
+        )
+    if name != "remove" and "value" not in op:
+        raise _missing("value")
+    out = {"op": name, "path": op["path"]}
+    if name != "remove":
+        out["value"] = op["value"]
+    return out
+
+
+def _missing(field: str) -> PatchRejected:
+    message = f"An error has occurred while validating patch instructions: Missing field '{field}'."
+    return PatchRejected(1455, "Invalid patch instructions", message)
+
+
+def _segment_selectors(doc: Doc) -> list[Any] | None:
+    for transformation in doc.get("transformations") or ():
+        params = transformation.get("params") if isinstance(transformation, dict) else None
+        selectors = (params or {}).get("segmentSelectors", {}).get("selectors")
+        if isinstance(selectors, list):
+            return selectors
+    return None
+
+
+def _now() -> int:
+    return generate.now_ms()
