@@ -1,0 +1,103 @@
+"""How fast the simulator serves a bare aiohttp client, and how fast it starts.
+
+Run: ``.venv/bin/python benchmarks/sim_throughput.py`` (or ``make bench``). The simulator runs in
+its own process at zero latency, so later benchmarks know it is not their bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+from benchmarks.common import SimProcess, machine, sim_process, write_section
+
+FLOWS = 1000
+CONCURRENCY = 64
+REQUESTS = 20_000
+
+
+async def _token(session: aiohttp.ClientSession, sim: SimProcess) -> dict[str, str]:
+    form = {"grant_type": "client_credentials", "client_id": "bench", "client_secret": "x", "scope": "s"}
+    async with session.post(sim.ims_url, data=form) as resp:
+        token = (await resp.json())["access_token"]
+    return {
+        "Authorization": f"Bearer {token}",
+        "x-api-key": "bench",
+        "x-gw-ims-org-id": "BENCH@AdobeOrg",
+        "x-sandbox-name": "prod",
+    }
+
+
+async def _ids(session: aiohttp.ClientSession, sim: SimProcess, headers: dict[str, str]) -> list[str]:
+    ids: list[str] = []
+    url = f"{sim.base_url}/flows?limit=100"
+    while url:
+        async with session.get(url, headers=headers) as resp:
+            body = await resp.json()
+        ids += [d["id"] for d in body["items"]]
+        href = body["_links"].get("next", {}).get("href")
+        url = f"{sim.base_url}{href}" if href else ""
+    return ids
+
+
+async def measure(sim: SimProcess) -> tuple[float, float]:
+    """Requests per second for GETs alone and for GET+PATCH pairs."""
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        headers = await _token(session, sim)
+        ids = await _ids(session, sim, headers)
+        get_rps = await _run(session, sim, headers, ids, patch=False)
+        pair_rps = await _run(session, sim, headers, ids, patch=True)
+    return get_rps, pair_rps
+
+
+async def _run(
+    session: aiohttp.ClientSession, sim: SimProcess, headers: dict[str, str], ids: list[str], patch: bool
+) -> float:
+    counter = iter(range(REQUESTS // (2 if patch else 1)))
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        for n in counter:
+            url = f"{sim.base_url}/flows/{ids[n % len(ids)]}"
+            async with session.get(url, headers=headers) as resp:
+                etag = (await resp.json())["items"][0]["etag"]
+            sent += 1
+            if patch:
+                ops = [{"op": "replace", "path": "/description", "value": f"bench {n}"}]
+                extra = headers | {"If-Match": etag}
+                async with session.patch(url, json=ops, headers=extra) as resp:
+                    await resp.read()
+                sent += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return sent / (time.perf_counter() - started)
+
+
+def main() -> None:
+    """Measure, print, and record in RESULTS.md."""
+    with sim_process("--flows", str(FLOWS)) as sim:
+        startup_s = sim.startup_s
+        get_rps, pair_rps = asyncio.run(measure(sim))
+    body = f"""
+Machine: {machine()}. Command: `.venv/bin/python -m benchmarks.sim_throughput`.
+
+| measure | value |
+| --- | --- |
+| `bulkflow sim --flows {FLOWS}`: process start to listening | {startup_s:.2f} s |
+| GET /flows/{{id}}, bare aiohttp client, {CONCURRENCY} in flight, zero latency | {get_rps:,.0f} requests/s |
+| GET + PATCH(If-Match) pairs, same client | {pair_rps:,.0f} requests/s |
+
+The simulator runs in its own process on one core; a client that needs fewer requests per second
+than this is not limited by it.
+"""
+    print(body)
+    write_section("Simulator throughput", body)
+
+
+if __name__ == "__main__":
+    main()
