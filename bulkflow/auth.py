@@ -1,0 +1,120 @@
+"""Bearer tokens: a fixed ``AEP_ACCESS_TOKEN``, or IMS OAuth server-to-server, shared by workers.
+
+One token is fetched with the client credentials and shared by every worker: concurrent
+callers wait on a single fetch. It is cached until shortly before ``expires_in`` (the margin
+shrinks for short-lived tokens) and refreshed once when a request gets 401.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import aiohttp
+import anyio
+from pydantic import SecretStr
+
+from bulkflow.config import Settings
+from bulkflow.errors import AuthError, InputError
+
+
+class TokenSource(Protocol):
+    """What the client needs from an identity provider."""
+
+    async def token(self) -> str:
+        """A bearer token that is believed valid."""
+
+    async def refresh(self, stale: str) -> str:
+        """A new token, because ``stale`` was refused with 401."""
+
+
+class StaticToken:
+    """``AEP_ACCESS_TOKEN``: used as given; a 401 cannot be repaired."""
+
+    def __init__(self, token: SecretStr) -> None:
+        self._token = token
+
+    async def token(self) -> str:
+        """The fixed token."""
+        return self._token.get_secret_value()
+
+    async def refresh(self, stale: str) -> str:
+        """There is nothing to refresh a fixed token with."""
+        raise AuthError("the access token was refused (401) and AEP_ACCESS_TOKEN cannot be renewed")
+
+
+class ImsTokens:
+    """Client-credentials tokens from IMS, cached and shared."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if not settings.client_id or settings.client_secret is None:
+            raise InputError(
+                "AEP_CLIENT_ID and AEP_CLIENT_SECRET are needed to get a token from IMS"
+            )
+        self._session = session
+        self._settings = settings
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._lock = anyio.Lock()
+        self._token: SecretStr | None = None
+        self._renew_at = 0.0
+        self.fetches = 0
+
+    async def token(self) -> str:
+        """The cached token, fetching one if there is none or it is about to expire."""
+        if self._token is not None and self._clock() < self._renew_at:
+            return self._token.get_secret_value()
+        async with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                await self._fetch()
+            assert self._token is not None
+            return self._token.get_secret_value()
+
+    async def refresh(self, stale: str) -> str:
+        """Fetch a new token unless another worker already replaced ``stale``."""
+        async with self._lock:
+            if self._token is None or self._token.get_secret_value() == stale:
+                await self._fetch()
+            assert self._token is not None
+            return self._token.get_secret_value()
+
+    async def _fetch(self) -> None:
+        settings = self._settings
+        assert settings.client_id is not None
+        assert settings.client_secret is not None
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": settings.client_id,
+            "client_secret": settings.client_secret.get_secret_value(),
+            "scope": settings.scopes,
+        }
+        try:
+            async with self._session.post(
+                settings.ims_url, data=form, timeout=self._timeout
+            ) as resp:
+                body = await resp.json(content_type=None) if resp.content_length != 0 else {}
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise AuthError(
+                f"cannot get a token from IMS at {settings.ims_url}: {type(exc).__name__}"
+            ) from None
+        if status != 200 or not isinstance(body, dict) or "access_token" not in body:
+            reason = (
+                body.get("error_description") or body.get("error")
+                if isinstance(body, dict)
+                else None
+            )
+            raise AuthError(
+                f"IMS refused the client credentials ({status}: {reason or 'no reason given'})"
+            )
+        lifetime = float(body.get("expires_in", 86399))
+        self._token = SecretStr(str(body["access_token"]))
+        self._renew_at = self._clock() + lifetime - min(300.0, lifetime * 0.1)
+        self.fetches += 1

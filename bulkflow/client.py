@@ -1,0 +1,191 @@
+"""The Flow Service HTTP client: headers, auth, one exchange, error mapping, retries.
+
+Layers, one concern each: :meth:`FlowClient.get`/``patch``/``list_page`` → ``_call`` (one
+token refresh on 401) → :func:`bulkflow.retry.with_retries` (429, 5xx, transport) →
+``_exchange`` (one HTTP request, aiohttp's exceptions and error statuses translated here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from bulkflow.auth import TokenSource
+from bulkflow.config import Settings
+from bulkflow.errors import ApiError, ConflictError, RetryableError, UnauthorizedError
+from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
+
+Doc = dict[str, Any]
+MESSAGE_FIELDS = ("errorMessage", "detail", "message", "error_description", "title", "error")
+
+
+@dataclass(frozen=True)
+class Response:
+    """A successful answer: status and decoded JSON body (None when empty)."""
+
+    status: int
+    body: Any
+
+
+class FlowClient:
+    """Calls to one Flow Service sandbox, sharing one aiohttp session and one token source."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        tokens: TokenSource,
+        sandbox: str,
+        policy: RetryPolicy | None = None,
+        timeout_s: float = 30.0,
+        on_retry: Callable[[RetryableError, float], None] | None = None,
+    ) -> None:
+        self._session = session
+        self._base = settings.base_url.rstrip("/")
+        self._static_headers = {
+            "x-api-key": settings.client_id or "",
+            "x-gw-ims-org-id": settings.org_id or "",
+            "x-sandbox-name": sandbox,
+            "Accept": "application/json",
+        }
+        self._tokens = tokens
+        self._policy = policy or RetryPolicy()
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._on_retry = on_retry
+
+    async def get(self, kind: str, resource_id: str) -> tuple[Doc, str]:
+        """The document and its etag (``GET /{kind}/{id}`` answers ``{"items": [doc]}``)."""
+        response = await self._call(
+            "GET", f"/{kind}/{quote(resource_id, safe='')}", target=resource_id
+        )
+        items = response.body.get("items") if isinstance(response.body, dict) else None
+        if not items or not isinstance(items[0], dict):
+            raise ApiError(f"GET answered {response.status} without the document", response.status)
+        doc: Doc = items[0]
+        return doc, str(doc.get("etag") or doc.get("version") or "")
+
+    async def patch(self, kind: str, resource_id: str, ops: list[Doc], etag: str) -> str | None:
+        """Send ``ops`` with ``If-Match: etag`` exactly as served; the new etag, or None on 202."""
+        headers = {"If-Match": etag, "Content-Type": "application/json"}
+        path = f"/{kind}/{quote(resource_id, safe='')}"
+        response = await self._call("PATCH", path, headers, orjson.dumps(ops), target=resource_id)
+        if isinstance(response.body, dict) and response.body.get("etag"):
+            return str(response.body["etag"])
+        return None
+
+    async def action(self, resource_id: str, op: str) -> str | None:
+        """``POST /flows/{id}/action?op=enable|disable``; the new etag when given."""
+        path = f"/flows/{quote(resource_id, safe='')}/action?op={op}"
+        response = await self._call("POST", path, target=resource_id)
+        return (
+            str(response.body["etag"])
+            if isinstance(response.body, dict) and "etag" in response.body
+            else None
+        )
+
+    async def list_page(self, kind: str, params: list[tuple[str, str]]) -> Doc:
+        """One page of ``GET /{kind}``; follow ``_links.next.href`` for the next."""
+        response = await self._call("GET", f"/{kind}", params=params)
+        body: Doc = response.body if isinstance(response.body, dict) else {}
+        return body
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        params: list[tuple[str, str]] | None = None,
+        target: str | None = None,
+    ) -> Response:
+        token = await self._tokens.token()
+        for refreshed in (False, True):
+
+            async def once(token: str = token) -> Response:
+                return await self._exchange(method, path, token, headers, data, params)
+
+            try:
+                return await with_retries(once, self._policy, self._on_retry, target=target)
+            except UnauthorizedError:
+                if refreshed:
+                    raise
+                token = await self._tokens.refresh(token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        headers: dict[str, str] | None,
+        data: bytes | None,
+        params: list[tuple[str, str]] | None,
+    ) -> Response:
+        all_headers = {
+            **self._static_headers,
+            "Authorization": f"Bearer {token}",
+            **(headers or {}),
+        }
+        try:
+            async with self._session.request(
+                method,
+                self._base + path,
+                headers=all_headers,
+                data=data,
+                params=params,
+                timeout=self._timeout,
+            ) as resp:
+                raw = await resp.read()
+                status, retry_after = resp.status, resp.headers.get("Retry-After")
+        except TimeoutError:
+            raise RetryableError(f"{method} timed out", None, "transport") from None
+        except aiohttp.ClientError as exc:
+            raise RetryableError(
+                f"{method} failed: {type(exc).__name__}", None, "transport"
+            ) from None
+        if 200 <= status < 300:
+            return Response(status, _decode(raw))
+        raise self._error(method, status, raw, retry_after)
+
+    def _error(self, method: str, status: int, raw: bytes, retry_after: str | None) -> ApiError:
+        message = f"{method} {status}: {_message(raw)}"
+        if status == 401:
+            return UnauthorizedError(message, status)
+        if status == 404:
+            return ApiError(message, status, "not_found")
+        if status == 412:
+            return ConflictError(message, status)
+        if status == 429 or status >= 500:
+            wait = parse_retry_after(retry_after)
+            if wait is not None and wait > self._policy.max_retry_after_s:
+                cap = self._policy.max_retry_after_s
+                return ApiError(
+                    f"{message} (Retry-After {wait:.0f}s exceeds the {cap:.0f}s cap)", status
+                )
+            return RetryableError(message, status, "http", wait)
+        return ApiError(message, status)
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _message(raw: bytes) -> str:
+    """The service's own words for an error, from whichever field its envelope uses."""
+    body = _decode(raw)
+    if isinstance(body, dict):
+        for key in MESSAGE_FIELDS:
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key])
+    text = raw.decode("utf-8", errors="replace").strip()
+    return text[:300] or "no message"

@@ -1,0 +1,244 @@
+"""The worker pool and the per-target path: fetch → plan → send → (412: re-plan) → record.
+
+``concurrency`` workers pull targets from one shared iterator, so memory does not grow with the
+number of targets and at most ``concurrency`` requests are in flight. Layers per target:
+:meth:`Engine.run_target` (record; no exception escapes) → ``_attempts`` (the visible 412
+re-plan loop) → :class:`bulkflow.client.FlowClient` (transport retries, one exchange).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import structlog
+
+from bulkflow.client import FlowClient
+from bulkflow.errors import ConflictError, RetryableError, TargetError
+from bulkflow.jobfile import PreparedJob, Target
+from bulkflow.planner import Op, plan
+from bulkflow.resultlog import ResultSink, utc_now
+
+log = structlog.get_logger("bulkflow.engine")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How a run behaves.
+
+    Example::
+
+        EngineOptions(concurrency=32, max_conflict_retries=5, dry_run=False)
+    """
+
+    concurrency: int = 16
+    max_conflict_retries: int = 5
+    dry_run: bool = False
+    conflict_backoff_s: float = 0.1
+
+
+@dataclass
+class _Outcome:
+    """What one target's attempts have found so far."""
+
+    attempts: int = 0
+    conflicts: int = 0
+    retries: int = 0
+    name: str | None = None
+    etag_before: str | None = None
+    etag_after: str | None = None
+    ops: list[Op] = field(default_factory=list)
+    patch_unconfirmed: bool = False
+
+
+_current: contextvars.ContextVar[_Outcome | None] = contextvars.ContextVar("outcome", default=None)
+
+
+def count_retry(_: RetryableError, __: float) -> None:
+    """Client retry hook: attribute a scheduled retry to the target being worked on."""
+    outcome = _current.get()
+    if outcome is not None:
+        outcome.retries += 1
+
+
+class Observer(Protocol):
+    """Told about progress (the terminal progress bar implements it)."""
+
+    def target_done(self, record: dict[str, Any]) -> None:
+        """One target finished with ``record``."""
+
+
+@dataclass
+class Summary:
+    """Counts per status and timing of a run."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    conflicts: int = 0
+    retries: int = 0
+
+    @property
+    def total(self) -> int:
+        """Targets finished."""
+        return sum(self.counts.values())
+
+    def as_record(self) -> dict[str, Any]:
+        """The log's closing ``summary`` line."""
+        rate = self.total / self.elapsed_s if self.elapsed_s else 0.0
+        return {
+            "type": "summary",
+            "counts": {
+                s: self.counts.get(s, 0) for s in ("updated", "unchanged", "planned", "failed")
+            },
+            "total": self.total,
+            "conflicts": self.conflicts,
+            "retries": self.retries,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "rate_per_s": round(rate, 1),
+            "finished_at": utc_now(),
+        }
+
+
+class Engine:
+    """Runs one prepared job against one client, writing a record per target to ``sink``."""
+
+    def __init__(
+        self,
+        job: PreparedJob,
+        client: FlowClient,
+        sink: ResultSink,
+        options: EngineOptions,
+        observer: Observer | None = None,
+    ) -> None:
+        self.job = job
+        self.client = client
+        self.sink = sink
+        self.options = options
+        self.observer = observer
+        self.summary = Summary()
+        self.kind = job.job.resource
+
+    async def run(self, targets: Iterator[Target] | None = None) -> Summary:
+        """Work through every target with at most ``concurrency`` in flight."""
+        shared = targets if targets is not None else self.job.targets()
+        started = time.perf_counter()
+        workers = max(
+            1, min(self.options.concurrency, self.job.target_count or self.options.concurrency)
+        )
+        try:
+            async with anyio.create_task_group() as group:
+                for _ in range(workers):
+                    group.start_soon(self._worker, shared)
+        finally:
+            self.summary.elapsed_s = time.perf_counter() - started
+        return self.summary
+
+    async def _worker(self, targets: Iterator[Target]) -> None:
+        for target in targets:
+            record = await self.run_target(target)
+            self._record(record)
+
+    def _record(self, record: dict[str, Any]) -> None:
+        self.sink.write(record)
+        self.summary.counts[record["status"]] += 1
+        self.summary.conflicts += record["conflicts"]
+        self.summary.retries += record["retries"]
+        if record["status"] == "failed":
+            self.summary.failed.append({"id": record["id"], "error": record["error"]})
+        if self.observer is not None:
+            self.observer.target_done(record)
+
+    async def run_target(self, target: Target) -> dict[str, Any]:
+        """One target from first GET to its record; failures become data, never exceptions."""
+        outcome = _Outcome()
+        _current.set(outcome)
+        started = time.perf_counter()
+        error: dict[str, Any] | None = None
+        try:
+            status = await self._attempts(target, outcome)
+        except TargetError as exc:
+            status = "failed"
+            error = {
+                "kind": exc.kind,
+                "status": exc.status,
+                "message": self.job.redactor.text(exc.message),
+            }
+        except Exception as exc:  # a bug must cost one target, not the run
+            status = "failed"
+            message = self.job.redactor.text(f"{type(exc).__name__}: {exc}")
+            error = {"kind": "internal", "status": None, "message": message}
+            log.error("target.internal_error", target=target.id, error=message)
+        duration_ms = (time.perf_counter() - started) * 1000
+        log.debug("target.finished", target=target.id, status=status)
+        return self._result(target, outcome, status, error, duration_ms)
+
+    async def _attempts(self, target: Target, outcome: _Outcome) -> str:
+        limit = self.options.max_conflict_retries
+        while True:
+            outcome.attempts += 1
+            doc, etag = await self.client.get(self.kind, target.id)
+            outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
+            outcome.etag_before = etag
+            outcome.ops = plan(doc, self.job.changes_for(target))
+            if not outcome.ops:
+                return "updated" if outcome.patch_unconfirmed else "unchanged"
+            if self.options.dry_run:
+                return "planned"
+            try:
+                outcome.etag_after = await self._send(target, outcome.ops, etag, outcome)
+                return "updated"
+            except ConflictError:
+                outcome.conflicts += 1
+                log.info("target.conflict", target=target.id, conflicts=outcome.conflicts)
+                if outcome.conflicts > limit:
+                    raise ConflictError(
+                        f"the resource kept changing: 412 on {outcome.conflicts} attempts "
+                        f"(max_conflict_retries={limit})",
+                        412,
+                    ) from None
+                await anyio.sleep(random.uniform(0.5, 1.5) * self.options.conflict_backoff_s)
+
+    async def _send(
+        self, target: Target, ops: list[Op], etag: str, outcome: _Outcome
+    ) -> str | None:
+        retries_before = outcome.retries
+        try:
+            return await self.client.patch(self.kind, target.id, ops, etag)
+        except ConflictError:
+            # A 412 after a retried PATCH may mean our own first try was applied; the re-plan
+            # then comes out empty, and the target is reported updated, not unchanged.
+            if outcome.retries > retries_before:
+                outcome.patch_unconfirmed = True
+            raise
+
+    def _result(
+        self,
+        target: Target,
+        outcome: _Outcome,
+        status: str,
+        error: dict[str, Any] | None,
+        duration_ms: float,
+    ) -> dict[str, Any]:
+        return {
+            "type": "result",
+            "id": target.id,
+            "resource": self.kind,
+            "name": outcome.name,
+            "status": status,
+            "attempts": outcome.attempts,
+            "conflicts": outcome.conflicts,
+            "retries": outcome.retries,
+            "etag_before": outcome.etag_before,
+            "etag_after": outcome.etag_after,
+            "ops": self.job.redactor.data(outcome.ops),
+            "error": error,
+            "duration_ms": round(duration_ms, 1),
+            "at": utc_now(),
+        }

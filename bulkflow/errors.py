@@ -1,0 +1,106 @@
+"""bulkflow's exceptions: one small tree, rooted at :class:`BulkflowError`.
+
+::
+
+    BulkflowError
+    ├── InputError          bad job file, secret, flag or environment: exit 2, nothing sent
+    ├── AuthError           IMS refused the credentials: exit 2, nothing sent
+    └── TargetError         one target failed; the engine turns it into a ``failed`` record
+        ├── PlanError       the target lacks what a change needs (kind ``invalid_plan``)
+        └── ApiError        an HTTP answer or transport failure, with ``kind`` and ``status``
+            ├── RetryableError   429, 5xx, timeouts, dropped connections
+            ├── ConflictError    412: another writer changed the resource
+            └── UnauthorizedError 401: the token needs refreshing
+
+A failed target is data (a log record), never an exception escaping a worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BulkflowError(Exception):
+    """Root of every error bulkflow raises on purpose."""
+
+
+class InputError(BulkflowError):
+    """Invalid input, found before any request: names the file and line where it applies.
+
+    ``problems`` holds every ``(line, message)`` found, so one run reports them all.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: Path | str | None = None,
+        line: int | None = None,
+        problems: list[tuple[int | None, str]] | None = None,
+    ):
+        self.path = path
+        self.problems = problems or [(line, message)]
+        self.line, self.message = self.problems[0]
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(self._where(line) + text for line, text in self.problems)
+
+    def _where(self, line: int | None) -> str:
+        if self.path is None:
+            return ""
+        return f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+
+
+class AuthError(BulkflowError):
+    """The identity provider refused the credentials (the message never holds a secret)."""
+
+
+class TargetError(BulkflowError):
+    """One target failed. ``kind`` is the result log's error kind."""
+
+    kind = "internal"
+
+    def __init__(self, message: str, status: int | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        if kind is not None:
+            self.kind = kind
+
+
+class PlanError(TargetError):
+    """The document lacks the structure a change needs."""
+
+    kind = "invalid_plan"
+
+
+class ApiError(TargetError):
+    """A Flow Service answer that is not success; ``kind`` is ``http`` unless said otherwise."""
+
+    kind = "http"
+
+
+class RetryableError(ApiError):
+    """Worth retrying: 429, 5xx, a timeout or a dropped connection."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        kind: str | None = None,
+        retry_after_s: float | None = None,
+    ):
+        super().__init__(message, status, kind)
+        self.retry_after_s = retry_after_s
+
+
+class ConflictError(ApiError):
+    """412: the etag sent is no longer current."""
+
+    kind = "conflict"
+
+
+class UnauthorizedError(ApiError):
+    """401: the token is not (or no longer) valid."""
+
+    kind = "auth"

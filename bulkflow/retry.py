@@ -1,0 +1,111 @@
+"""Transport retries: the only module that drives tenacity.
+
+Retryable: 429, 5xx, timeouts and dropped connections (:class:`RetryableError`). The wait is
+jittered exponential backoff, unless the server sent ``Retry-After`` (seconds or an HTTP date):
+then exactly that long plus a small margin, so no request goes out before it has passed.
+A ``Retry-After`` beyond ``max_retry_after_s`` is not waited out: the request fails instead.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from bulkflow.errors import RetryableError
+
+T = TypeVar("T")
+log = structlog.get_logger("bulkflow.retry")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry one request.
+
+    Example::
+
+        RetryPolicy(max_attempts=7, base_s=0.5, cap_s=30, max_retry_after_s=120)
+    """
+
+    max_attempts: int = 7
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    max_retry_after_s: float = 120.0
+    retry_after_margin_s: float = 0.05
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_random_exponential(multiplier=policy.base_s, max=policy.cap_s)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            jitter = random.uniform(0, policy.retry_after_margin_s)
+            return float(retry_after) + policy.retry_after_margin_s + jitter
+        return float(backoff(state))
+
+    return wait
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    on_retry: Callable[[RetryableError, float], None] | None = None,
+    **context: object,
+) -> T:
+    """Run ``call`` until it succeeds, raises something not retryable, or attempts run out."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.upcoming_sleep
+        if isinstance(exc, RetryableError):
+            log.info(
+                "target.retry_scheduled",
+                attempt=state.attempt_number,
+                status=exc.status,
+                reason=exc.kind,
+                wait_s=round(delay, 3),
+                **context,
+            )
+            if on_retry is not None:
+                on_retry(exc, delay)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.max_attempts),
+        wait=_wait(policy),
+        retry=retry_if_exception_type(RetryableError),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return await retrying(call)

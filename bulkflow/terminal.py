@@ -1,0 +1,117 @@
+"""What a person sees: a live progress bar on a TTY, and the end-of-run summary."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from bulkflow.engine import Summary
+
+SHOWN_FAILURES = 20
+
+
+class ProgressBar:
+    """done/total, rate, failures and ETA on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, console: Console, label: str) -> None:
+        self.enabled = console.is_terminal
+        self.failures = 0
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>7} /s"),
+            TextColumn("[red]{task.fields[failures]} failed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+        self._total = total
+        self._label = label
+
+    def __enter__(self) -> ProgressBar:
+        if self.enabled:
+            self._progress.start()
+            self._task = self._progress.add_task(
+                self._label, total=self._total, failures=0, rate="-"
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+    def target_done(self, record: dict[str, Any]) -> None:
+        """Advance by one finished target."""
+        if record["status"] == "failed":
+            self.failures += 1
+        if self._task is None:
+            return
+        task = self._progress.tasks[0]
+        rate = f"{task.speed:.0f}" if task.speed else "-"
+        self._progress.update(self._task, advance=1, failures=self.failures, rate=rate)
+
+
+def print_summary(
+    summary: Summary, console: Console, log_path: Path | None, retry_argv: list[str] | None
+) -> None:
+    """Counts per status, elapsed time and rate, and the failed targets with how to retry."""
+    console.print("[bold]Summary[/bold]")
+    table = Table(show_edge=False)
+    table.add_column("status")
+    table.add_column("targets", justify="right")
+    for status in ("updated", "unchanged", "planned", "failed"):
+        count = summary.counts.get(status, 0)
+        if count or status in ("updated", "failed"):
+            style = "red" if status == "failed" and count else None
+            table.add_row(status, str(count), style=style)
+    table.add_row("total", str(summary.total), style="bold")
+    console.print(table)
+    rate = summary.total / summary.elapsed_s if summary.elapsed_s else 0.0
+    console.print(
+        f"{summary.total} targets in {summary.elapsed_s:.2f}s ({rate:.1f}/s); "
+        f"{summary.conflicts} conflicts re-planned, {summary.retries} requests retried."
+    )
+    if log_path is not None:
+        console.print(f"Result log: {log_path}")
+    if summary.failed:
+        _print_failures(summary, console, retry_argv)
+
+
+def _print_failures(summary: Summary, console: Console, retry_argv: list[str] | None) -> None:
+    console.print(f"[bold red]Failed targets ({len(summary.failed)})[/bold red]")
+    failures = Table(show_edge=False)
+    failures.add_column("id")
+    failures.add_column("kind")
+    failures.add_column("reason", overflow="fold")
+    for item in summary.failed[:SHOWN_FAILURES]:
+        error = item["error"] or {}
+        failures.add_row(item["id"], str(error.get("kind")), str(error.get("message")))
+    console.print(failures)
+    if len(summary.failed) > SHOWN_FAILURES:
+        console.print(f"... and {len(summary.failed) - SHOWN_FAILURES} more in the result log.")
+    if retry_argv:
+        console.print("Retry the failed targets with:")
+        console.print("  " + shlex.join(retry_argv), markup=False, highlight=False)
