@@ -19,7 +19,12 @@ REQUESTS = 20_000
 
 
 async def _token(session: aiohttp.ClientSession, sim: SimProcess) -> dict[str, str]:
-    form = {"grant_type": "client_credentials", "client_id": "bench", "client_secret": "x", "scope": "s"}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "bench",
+        "client_secret": "x",
+        "scope": "s",
+    }
     async with session.post(sim.ims_url, data=form) as resp:
         token = (await resp.json())["access_token"]
     return {
@@ -30,7 +35,9 @@ async def _token(session: aiohttp.ClientSession, sim: SimProcess) -> dict[str, s
     }
 
 
-async def _ids(session: aiohttp.ClientSession, sim: SimProcess, headers: dict[str, str]) -> list[str]:
+async def _ids(
+    session: aiohttp.ClientSession, sim: SimProcess, headers: dict[str, str]
+) -> list[str]:
     ids: list[str] = []
     url = f"{sim.base_url}/flows?limit=100"
     while url:
@@ -54,7 +61,11 @@ async def measure(sim: SimProcess) -> tuple[float, float]:
 
 
 async def _run(
-    session: aiohttp.ClientSession, sim: SimProcess, headers: dict[str, str], ids: list[str], patch: bool
+    session: aiohttp.ClientSession,
+    sim: SimProcess,
+    headers: dict[str, str],
+    ids: list[str],
+    patch: bool,
 ) -> float:
     counter = iter(range(REQUESTS // (2 if patch else 1)))
     sent = 0

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -17,6 +16,7 @@ from bulkflow.config import Settings
 from bulkflow.engine import EngineOptions, Summary
 from bulkflow.errors import InputError
 from bulkflow.jobfile import PreparedJob, load_job, prepare
+from bulkflow.plantext import describe
 from bulkflow.resultlog import default_log_path
 from bulkflow.runner import RunPlan, execute, simulator_for
 from bulkflow.terminal import ProgressBar, print_summary
@@ -137,19 +137,11 @@ class _PlanPrinter:
         self.bar.target_done(record)
         if record["status"] != "planned":
             return
-        title = f"~ {record['resource']} {record['id']}"
-        self.console.print(
-            title + (f' "{record["name"]}"' if record.get("name") else ""), markup=False
-        )
+        title = f"{record['resource']} {record['id']}"
+        title += f' "{record["name"]}"' if record.get("name") else ""
+        self.console.print(title, markup=False, soft_wrap=True)
         for op in record["ops"]:
-            value = op.get("value")
-            shown = "" if value is None else " " + _short(value)
-            self.console.print(f"    {op['op']:<7} {op['path']}{shown}", markup=False)
-
-
-def _short(value: Any) -> str:
-    text = orjson.dumps(value).decode()
-    return text if len(text) <= 100 else text[:97] + "..."
+            self.console.print("  " + describe(op), markup=False, soft_wrap=True)
 
 
 def report_input_error(exc: InputError) -> int:

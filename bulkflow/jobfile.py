@@ -13,10 +13,19 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
 from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
 from bulkflow.errors import InputError
@@ -64,7 +73,24 @@ class TargetsFile(BaseModel):
     file: Path
 
 
-InlineTarget = TargetSpec | str
+TargetId = Annotated[str, Field(pattern=TARGET_ID)]
+
+
+def _target_form(value: Any) -> str:
+    return "file" if isinstance(value, dict | TargetsFile) else "inline"
+
+
+def _inline_form(value: Any) -> str:
+    return "id" if isinstance(value, str) else "spec"
+
+
+InlineTarget = Annotated[
+    Annotated[TargetId, Tag("id")] | Annotated[TargetSpec, Tag("spec")], Discriminator(_inline_form)
+]
+Targets = Annotated[
+    Annotated[list[InlineTarget], Tag("inline")] | Annotated[TargetsFile, Tag("file")],
+    Discriminator(_target_form),
+]
 
 
 class Job(BaseModel):
@@ -78,7 +104,7 @@ class Job(BaseModel):
     sandbox: str | None = None
     vars: dict[str, Scalar] = {}
     secrets: dict[str, SecretSource] = {}
-    targets: list[InlineTarget] | TargetsFile
+    targets: Targets
     changes: list[Change] = Field(min_length=1)
     options: Options = Options()
 
@@ -160,6 +186,8 @@ def _problems(
     for error in exc.errors(include_url=False):
         loc = _data_path(prefix + tuple(error["loc"]))
         message = error["msg"]
+        if error["type"] == "string_pattern_mismatch" and loc[:1] == ("targets",):
+            message = f"{error['input']!r} is not a valid resource id (letters, digits, '.', '_', ':', '-')"
         if error["type"] == "unknown_change":
             given = (
                 next(iter(error["input"]), "?")
@@ -176,9 +204,12 @@ def _data_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop what pydantic adds to a location that the document does not have (union tags)."""
     out: list[Any] = []
     for i, part in enumerate(loc):
+        previous = loc[i - 1] if i else None
         if isinstance(part, str) and i + 1 < len(loc) and loc[i + 1] == part:
+            continue  # a change kind's tag, followed by its field of the same name
+        if previous == "targets" and part in ("inline", "file"):
             continue
-        if part in ("TargetSpec", "str", "list[union[TargetSpec,str]]", "TargetsFile"):
+        if isinstance(previous, int) and out[-2:-1] == ["targets"] and part in ("id", "spec"):
             continue
         out.append(part)
     return tuple(out)

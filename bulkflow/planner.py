@@ -44,7 +44,7 @@ class _Removal:
 
     array: str
     match: Callable[[Any], bool]
-    value: Any
+    describe: Callable[[Any], Any]
 
 
 def clone(doc: Any) -> Any:
@@ -191,11 +191,7 @@ def _add_segment(doc: Doc, spec: AddSegmentSpec) -> tuple[list[Op], list[_Remova
 
 def _remove_segment(doc: Doc, spec: RemoveSegmentSpec) -> tuple[list[Op], list[_Removal]]:
     base, _ = _selectors(doc, "segmentSelectors", "remove_segment")
-    removal = _Removal(
-        base,
-        lambda s: _value_of(s).get("id") == spec.id,
-        {"type": "PLATFORM_SEGMENT", "value": {"id": spec.id}},
-    )
+    removal = _Removal(base, lambda s: _value_of(s).get("id") == spec.id, _brief("id", "name"))
     return [], [removal]
 
 
@@ -215,12 +211,19 @@ def _remove_profile_attribute(
     doc: Doc, spec: RemoveProfileAttributeSpec
 ) -> tuple[list[Op], list[_Removal]]:
     base, _ = _selectors(doc, "profileSelectors", "remove_profile_attribute")
-    removal = _Removal(
-        base,
-        lambda s: _value_of(s).get("path") == spec.path,
-        {"type": "JSON_PATH", "value": {"path": spec.path}},
-    )
+    removal = _Removal(base, lambda s: _value_of(s).get("path") == spec.path, _brief("path"))
     return [], [removal]
+
+
+def _brief(*fields: str) -> Callable[[Any], Any]:
+    """The value sent with a remove (as the tutorials do): the selector's type and identity."""
+
+    def brief(selector: Any) -> Any:
+        value = _value_of(selector)
+        kept = {f: value[f] for f in fields if f in value}
+        return {"type": selector.get("type"), "value": kept} if isinstance(selector, dict) else None
+
+    return brief
 
 
 def _set_mapping(doc: Doc, spec: SetMappingSpec) -> tuple[list[Op], list[_Removal]]:
@@ -253,7 +256,7 @@ def _resolve_removals(working: Doc, removals: list[_Removal]) -> list[Op]:
         found, items = _resolve(working, removal.array)
         for index, item in enumerate(items if found and isinstance(items, list) else ()):
             if removal.match(item):
-                chosen[(removal.array, index)] = removal.value
+                chosen[(removal.array, index)] = removal.describe(item)
     ordered = sorted(chosen, key=lambda key: (key[0], -key[1]))
     return [{"op": "remove", "path": f"{a}/{i}", "value": chosen[(a, i)]} for a, i in ordered]
 

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bulkflow import diagnostics
 from bulkflow.sim import Faults, SimConfig, Simulator
 
 DEST_FLOW = "226fb2e1-db69-4760-b67e-9e671e05abfc"
@@ -67,6 +68,12 @@ class Api:
 SimFactory = Callable[..., Any]
 
 
+@pytest.fixture(autouse=True)
+def _quiet_diagnostics() -> None:
+    """Diagnostics at warning level, as the CLI's default."""
+    diagnostics.configure("warning", "json")
+
+
 @pytest.fixture
 async def make_sim() -> AsyncIterator[SimFactory]:
     """Start simulators on port 0 with the given config; all stop at the end of the test."""
@@ -98,3 +105,24 @@ async def make_api() -> AsyncIterator[Callable[[Simulator], Api]]:
     """Raw HTTP helpers for simulators made with ``make_sim``."""
     async with aiohttp.ClientSession() as session:
         yield lambda sim: Api(sim, session)
+
+
+def write_job(tmp_path: Any, body: dict[str, Any], name: str = "job.yaml") -> Any:
+    """Write a job file (YAML) and return its path."""
+    import yaml
+
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def job_body(targets: Any, changes: list[Any], **extra: Any) -> dict[str, Any]:
+    """A minimal valid job with ``targets`` and ``changes``."""
+    return {
+        "version": 1,
+        "name": "test-job",
+        "resource": "flows",
+        "targets": targets,
+        "changes": changes,
+        **extra,
+    }

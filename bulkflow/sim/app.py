@@ -268,7 +268,7 @@ class FlowServiceApp:
         return [doc for doc in candidates if all(f.matches(doc) for f in filters)]
 
     def _maybe_rival(self, sandbox: str, kind: str, doc_id: str) -> None:
-        if self.faults.rival():
+        if self.faults.rival(doc_id):
             self.rival_pending.add((sandbox, kind, doc_id))
 
     def _etag_matches(self, supplied: str, current: str) -> bool:

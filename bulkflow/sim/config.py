@@ -29,6 +29,7 @@ class Faults(BaseModel):
     error_rate: float = Field(0.0, ge=0, le=1)
     drop_rate: float = Field(0.0, ge=0, le=1)
     rival_rate: float = Field(0.0, ge=0, le=1)
+    rival_ids: frozenset[str] = frozenset()  # the rival edits these before every PATCH
     ignore_patch_rate: float = Field(0.0, ge=0, le=1)
 
 

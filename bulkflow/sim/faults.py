@@ -63,8 +63,10 @@ class FaultPlan:
             bool(self.faults.drop_rate) and self._streams["drop"].random() < self.faults.drop_rate
         )
 
-    def rival(self) -> bool:
+    def rival(self, doc_id: str) -> bool:
         """Whether a rival writer edits the document just read before its reader's PATCH."""
+        if doc_id in self.faults.rival_ids:
+            return True
         rate = self.faults.rival_rate
         return bool(rate) and self._streams["rival"].random() < rate
 
