@@ -1,3 +1,48 @@
-"""bulkflow: safe, fast bulk updates of Adobe Experience Platform Flow Service resources."""
+"""bulkflow: safe, fast bulk updates of Adobe Experience Platform Flow Service resources.
+
+The command line (``bulkflow run|plan|validate|sim``) is the main interface; from Python::
+
+    job = prepare(load_job("jobs/q4-segment-rollout.yaml"))
+    summary = await execute(job, Settings(), RunPlan(EngineOptions(), Path("run.jsonl")))
+"""
 
 __version__ = "0.1.0"
+
+from bulkflow.config import Settings
+from bulkflow.engine import EngineOptions, Summary
+from bulkflow.errors import (
+    ApiError,
+    AuthError,
+    BulkflowError,
+    ConflictError,
+    InputError,
+    PlanError,
+    TargetError,
+)
+from bulkflow.jobfile import Job, PreparedJob, Target, load_job, prepare
+from bulkflow.planner import plan
+from bulkflow.resultlog import read_log
+from bulkflow.runner import RunPlan, execute
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "BulkflowError",
+    "ConflictError",
+    "EngineOptions",
+    "InputError",
+    "Job",
+    "PlanError",
+    "PreparedJob",
+    "RunPlan",
+    "Settings",
+    "Summary",
+    "Target",
+    "TargetError",
+    "__version__",
+    "execute",
+    "load_job",
+    "plan",
+    "prepare",
+    "read_log",
+]

@@ -116,3 +116,28 @@ async def test_sim_view_serves_stats_and_documents(make_sim: SimFactory) -> None
             assert (await resp.json())["id"] == DEST_FLOW
         async with session.get(f"{sim.root_url}/_sim/stats") as resp:
             assert (await resp.json())["requests"] >= 1
+
+
+async def test_sim_command_serves_in_its_own_process() -> None:
+    """``bulkflow sim --port 0 --flows 50`` listens on 127.0.0.1 and answers /_sim/stats."""
+    import re
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bulkflow", "sim", "--port", "0", "--flows", "50",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        assert "52 flows" in line
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{match[0]}/_sim/stats") as resp,
+        ):
+            assert resp.status == 200
+    finally:
+        proc.terminate()
+        await proc.wait()
