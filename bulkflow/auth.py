@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from bulkflow.config import Settings
 from bulkflow.errors import AuthError, InputError
+from bulkflow.secrets import REGISTRY
 
 
 class TokenSource(Protocol):
@@ -116,5 +117,6 @@ class ImsTokens:
             )
         lifetime = float(body.get("expires_in", 86399))
         self._token = SecretStr(str(body["access_token"]))
+        REGISTRY.add(self._token.get_secret_value())
         self._renew_at = self._clock() + lifetime - min(300.0, lifetime * 0.1)
         self.fetches += 1

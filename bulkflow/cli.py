@@ -1,17 +1,23 @@
 """The ``bulkflow`` command: parse arguments, dispatch, map outcomes to exit codes.
 
 Exit status: 0 every target ``updated``, ``unchanged`` or ``planned``; 1 at least one
-``failed``; 2 invalid input or refused credentials (nothing sent); 130 interrupted.
+``failed``; 2 invalid input or refused credentials (nothing sent); 130 interrupted;
+70 an internal error (a bug), reported without a traceback unless ``BULKFLOW_TRACEBACK=1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from bulkflow import cli_run, cli_sim
 from bulkflow.errors import AuthError, InputError
+from bulkflow.secrets import REGISTRY
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +37,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except InputError as exc:
-        return cli_run.report_input_error(exc)
+        return _error(str(exc), cli_run.EXIT_INPUT)
     except AuthError as exc:
-        print(f"error: authentication failed: {exc}", file=sys.stderr)
-        return cli_run.EXIT_INPUT
+        return _error(f"authentication failed: {exc}", cli_run.EXIT_INPUT)
     except KeyboardInterrupt:
         return cli_run.EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so without a traceback that could carry a secret
+        if os.environ.get("BULKFLOW_TRACEBACK"):
+            print(REGISTRY.text(traceback.format_exc()), file=sys.stderr)
+        hint = " (set BULKFLOW_TRACEBACK=1 for the traceback)"
+        return _error(f"internal error: {type(exc).__name__}: {exc}{hint}", EXIT_INTERNAL)
+    return status
+
+
+def _error(message: str, status: int) -> int:
+    print(f"error: {REGISTRY.text(message)}", file=sys.stderr)
     return status
 
 

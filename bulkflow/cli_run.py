@@ -67,7 +67,8 @@ def run_command(args: argparse.Namespace) -> int:
     diagnostics.configure(args.log_level, args.log_format)
     prepared = prepare(load_job(args.job))
     plan = _run_plan(args, prepared)
-    out = Console(highlight=False)
+    # Off a terminal, wide lines: a log or CI page should not fold ids and messages.
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True)
     summary = asyncio.run(_go(prepared, plan, out, err, show_plan=args.dry_run_forced))
     retry = None
@@ -142,9 +143,3 @@ class _PlanPrinter:
         self.console.print(title, markup=False, soft_wrap=True)
         for op in record["ops"]:
             self.console.print("  " + describe(op), markup=False, soft_wrap=True)
-
-
-def report_input_error(exc: InputError) -> int:
-    """Print an input error (no traceback) and give exit status 2."""
-    print(f"error: {exc}", file=sys.stderr)
-    return EXIT_INPUT

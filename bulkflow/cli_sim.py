@@ -37,6 +37,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("drop-rate", "share of requests whose connection is dropped"),
         ("rival-rate", "share of reads followed by another writer's edit"),
         ("ignore-patch-rate", "share of PATCHes accepted but not applied"),
+        ("echo-reject-rate", "share of PATCHes refused with a 400 echoing the body"),
     ):
         faults.add_argument(f"--{name}", type=float, help=help_text)
     p.set_defaults(handler=run_sim)
@@ -55,6 +56,7 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "drop_rate": "drop_rate",
         "rival_rate": "rival_rate",
         "ignore_patch_rate": "ignore_patch_rate",
+        "echo_reject_rate": "echo_reject_rate",
     }
     given = {field: getattr(args, arg) for arg, field in names.items()}
     return Faults(**{k: v for k, v in given.items() if v is not None})

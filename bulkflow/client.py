@@ -14,13 +14,22 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
+import structlog
 
 from bulkflow.auth import TokenSource
 from bulkflow.config import Settings
-from bulkflow.errors import ApiError, ConflictError, RetryableError, UnauthorizedError
+from bulkflow.diagnostics import debug_enabled
+from bulkflow.errors import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    RetryableError,
+    UnauthorizedError,
+)
 from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
 
 Doc = dict[str, Any]
+log = structlog.get_logger("bulkflow.client")
 MESSAGE_FIELDS = ("errorMessage", "detail", "message", "error_description", "title", "error")
 
 
@@ -114,8 +123,14 @@ class FlowClient:
             except UnauthorizedError:
                 if refreshed:
                     raise
-                token = await self._tokens.refresh(token)
+                token = await self._refresh(token)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refresh(self, stale: str) -> str:
+        try:
+            return await self._tokens.refresh(stale)
+        except AuthError as exc:
+            raise UnauthorizedError(f"401, and no new token: {exc}", 401) from None
 
     async def _exchange(
         self,
@@ -131,6 +146,8 @@ class FlowClient:
             "Authorization": f"Bearer {token}",
             **(headers or {}),
         }
+        if debug_enabled():
+            log.debug("http.request", method=method, url=self._base + path, headers=all_headers)
         try:
             async with self._session.request(
                 method,
@@ -148,6 +165,10 @@ class FlowClient:
             raise RetryableError(
                 f"{method} failed: {type(exc).__name__}", None, "transport"
             ) from None
+        if debug_enabled():
+            # Success bodies are never logged: a connection's carries its credentials.
+            body = None if 200 <= status < 300 else raw[:2000].decode(errors="replace")
+            log.debug("http.response", method=method, path=path, status=status, error_body=body)
         if 200 <= status < 300:
             return Response(status, _decode(raw))
         raise self._error(method, status, raw, retry_after)

@@ -237,7 +237,7 @@ class Engine:
             "retries": outcome.retries,
             "etag_before": outcome.etag_before,
             "etag_after": outcome.etag_after,
-            "ops": self.job.redactor.data(outcome.ops),
+            "ops": self.job.redactor.ops(outcome.ops),
             "error": error,
             "duration_ms": round(duration_ms, 1),
             "at": utc_now(),

@@ -29,7 +29,7 @@ from pydantic import (
 
 from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
 from bulkflow.errors import InputError
-from bulkflow.secrets import Redactor, SecretSource
+from bulkflow.secrets import REGISTRY, Redactor, SecretSource
 from bulkflow.sourcemap import DuplicateKeyError, SourceMap
 from bulkflow.templates import Renderer, TemplateError, has_template
 
@@ -223,7 +223,9 @@ class PreparedJob:
         self.job = loaded.job
         self.secrets = secrets
         self.target_count = target_count
-        self.redactor = Redactor(s.get_secret_value() for s in secrets.values())
+        for secret in secrets.values():
+            REGISTRY.add(secret.get_secret_value())
+        self.redactor: Redactor = REGISTRY
         self._renderer = Renderer()
         self._templated = has_template(loaded.raw["changes"])
 

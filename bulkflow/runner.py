@@ -25,6 +25,7 @@ from bulkflow.errors import InputError
 from bulkflow.jobfile import PreparedJob, Target
 from bulkflow.resultlog import ResultLog, read_log, utc_now
 from bulkflow.retry import RetryPolicy
+from bulkflow.secrets import REGISTRY
 from bulkflow.sim import SimConfig, Simulator
 
 DONE = frozenset({"updated", "unchanged"})
@@ -144,6 +145,9 @@ async def execute(
 ) -> Summary:
     """Run ``job`` against ``settings``' Flow Service, writing ``plan.log_path``."""
     check_transport(settings)
+    for secret in (settings.client_secret, settings.access_token):
+        if secret is not None:
+            REGISTRY.add(secret.get_secret_value())
     skip = (
         done_ids(plan.log_path, job.loaded.digest)
         if plan.resume and plan.log_path.exists()

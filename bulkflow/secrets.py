@@ -10,6 +10,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 MASK = "***"
+SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "access_token",
+        "client_secret",
+        "password",
+        "securitytoken",
+        "token",
+        "secret",
+    }
+)
+SENSITIVE_PATHS = ("/auth/params",)
 
 
 class SecretSource(BaseModel):
@@ -80,3 +92,27 @@ class Redactor:
         if isinstance(value, list):
             return [self.data(v) for v in value]
         return value
+
+    def ops(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Operations as they may be written anywhere: secret values and auth params masked."""
+        return [self._op(op) for op in ops]
+
+    def _op(self, op: dict[str, Any]) -> dict[str, Any]:
+        if "value" in op and op["path"].startswith(SENSITIVE_PATHS):
+            return {**op, "value": mask_leaves(op["value"])}
+        masked: dict[str, Any] = self.data(op)
+        return masked
+
+
+def mask_leaves(value: Any) -> Any:
+    """``value`` with every leaf replaced by ``***`` (keys stay, so a reviewer sees the shape)."""
+    if isinstance(value, Mapping):
+        return {k: mask_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_leaves(v) for v in value]
+    return MASK
+
+
+#: Every secret value this process has seen: job secrets, the client secret, bearer tokens.
+#: Diagnostics, result records and error messages are all masked against it.
+REGISTRY = Redactor()

@@ -182,8 +182,12 @@ class FlowServiceApp:
             return errors.bad_request(1403, "Header is missing", message)
         if request.content_type != "application/json":
             return errors.content_type_error()
+        raw = await request.read()
+        if self.faults.echo_reject():
+            message = f"Could not validate patch instructions {raw.decode(errors='replace')}"
+            return errors.bad_request(1455, "Invalid patch instructions", message)
         try:
-            ops = orjson.loads(await request.read())
+            ops = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return errors.bad_request(1455, "Invalid patch instructions", "The body is not JSON.")
         if (sandbox, kind, doc_id) in self.rival_pending:

@@ -31,6 +31,7 @@ class Faults(BaseModel):
     rival_rate: float = Field(0.0, ge=0, le=1)
     rival_ids: frozenset[str] = frozenset()  # the rival edits these before every PATCH
     ignore_patch_rate: float = Field(0.0, ge=0, le=1)
+    echo_reject_rate: float = Field(0.0, ge=0, le=1)  # 400 whose message echoes the body
 
 
 class SimConfig(BaseModel):

@@ -30,7 +30,7 @@ class FaultPlan:
         self.faults = faults
         self._streams = {
             name: random.Random(f"{seed}:{name}")
-            for name in ("latency", "throttle", "error", "drop", "rival", "ignore")
+            for name in ("latency", "throttle", "error", "drop", "rival", "ignore", "echo")
         }
         self._bucket = faults.throttle_rps or 0.0
         self._bucket_at = time.monotonic()
@@ -74,6 +74,11 @@ class FaultPlan:
         """Whether to accept a PATCH without applying it."""
         rate = self.faults.ignore_patch_rate
         return bool(rate) and self._streams["ignore"].random() < rate
+
+    def echo_reject(self) -> bool:
+        """Whether to refuse a PATCH with a 400 whose message echoes the request body."""
+        rate = self.faults.echo_reject_rate
+        return bool(rate) and self._streams["echo"].random() < rate
 
     def _maybe_missing(self, seconds: float) -> float | None:
         if self._streams["throttle"].random() < self.faults.retry_after_missing_rate:

@@ -31,6 +31,10 @@ class TokenBook:
         self.issued += 1
         return token
 
+    def revoke_all(self) -> None:
+        """Invalidate every issued token, as if they all expired now."""
+        self._tokens.clear()
+
     def client_of(self, token: str) -> str | None:
         """The client id a live token was issued to; ``ANY_CLIENT`` for the fixed token."""
         if self.config.fixed_token is not None and secrets.compare_digest(
