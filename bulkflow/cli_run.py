@@ -1,9 +1,11 @@
-"""``bulkflow run``, ``plan`` and ``validate``: flags, wiring and exit codes."""
+"""``bulkflow run``, ``plan``, ``retry`` and ``validate``: flags, wiring and exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,23 +18,31 @@ from bulkflow.config import Settings
 from bulkflow.engine import EngineOptions, Summary
 from bulkflow.errors import InputError
 from bulkflow.jobfile import PreparedJob, load_job, prepare
+from bulkflow.pacing import Pacer
 from bulkflow.plantext import describe
 from bulkflow.resultlog import default_log_path
-from bulkflow.runner import RunPlan, execute, simulator_for
+from bulkflow.runner import RunControl, RunPlan, execute, latest_statuses, simulator_for
 from bulkflow.terminal import ProgressBar, print_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``run``, ``plan`` and ``validate``."""
+    """Register ``run``, ``plan``, ``retry`` and ``validate``."""
     run = commands.add_parser("run", help="run a job: fetch, plan and PATCH every target")
-    _job_flags(run)
+    run.add_argument("job", type=Path, help="the job file (YAML or JSON)")
+    _run_flags(run)
     run.add_argument("--dry-run", action="store_true", help="fetch and plan, send no PATCH")
-    run.set_defaults(handler=run_command, dry_run_forced=False)
+    run.add_argument("--resume", action="store_true", help="skip targets the --log shows done")
+    run.set_defaults(handler=run_command, show_plan=False)
     plan = commands.add_parser("plan", help="show what a job would change (a dry run)")
-    _job_flags(plan)
-    plan.set_defaults(handler=run_command, dry_run=True, dry_run_forced=True)
+    plan.add_argument("job", type=Path, help="the job file (YAML or JSON)")
+    _run_flags(plan)
+    plan.set_defaults(handler=run_command, dry_run=True, show_plan=True, resume=False)
+    retry = commands.add_parser("retry", help="run again only the targets a log shows failed")
+    retry.add_argument("failed_log", type=Path, metavar="LOG", help="the result log of a run")
+    _run_flags(retry)
+    retry.set_defaults(handler=retry_command, dry_run=False, show_plan=False, resume=False)
     validate = commands.add_parser(
         "validate", help="check a job file and its secrets; send nothing"
     )
@@ -40,24 +50,26 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     validate.set_defaults(handler=validate_command)
 
 
-def _job_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("job", type=Path, help="the job file (YAML or JSON)")
+def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", type=Path, help="result log path (default runs/<job>-<UTC time>.jsonl)")
     p.add_argument("--concurrency", type=int, help="requests in flight at most")
+    p.add_argument("--rate", type=float, help="requests per second at most, across all workers")
     p.add_argument("--max-conflict-retries", type=int, help="re-plans after 412 before failing")
     p.add_argument("--timeout", type=float, help="seconds per request")
-    p.add_argument("--resume", action="store_true", help="skip targets the log shows done")
+    p.add_argument(
+        "--grace", type=float, default=30.0, help="seconds in-flight targets get on Ctrl-C"
+    )
+    p.add_argument("--force", action="store_true", help="use a log written for another job digest")
     p.add_argument("--sim", action="store_true", help="run against a local simulator")
-    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", default="warning", choices=diagnostics.LEVELS)
     p.add_argument("--log-format", default="auto", choices=("auto", "console", "json"))
 
 
 def validate_command(args: argparse.Namespace) -> int:
     """Check the job file, targets, templates and secrets."""
-    prepared = prepare(load_job(args.job))
-    changes = len(prepared.job.changes)
+    job = prepare(load_job(args.job))
     print(
-        f"{args.job}: valid: {prepared.target_count} targets, {changes} changes ({prepared.job.resource})"
+        f"{args.job}: valid: {job.target_count} targets, {len(job.job.changes)} changes ({job.job.resource})"
     )
     return EXIT_OK
 
@@ -65,39 +77,76 @@ def validate_command(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Run (or plan) a job and print its summary; the exit status says how it went."""
     diagnostics.configure(args.log_level, args.log_format)
-    prepared = prepare(load_job(args.job))
-    plan = _run_plan(args, prepared)
+    job = prepare(load_job(args.job))
+    return _run(args, job, _run_plan(args, job))
+
+
+def retry_command(args: argparse.Namespace) -> int:
+    """Run the job that wrote LOG again, for the targets whose latest record there is failed."""
+    diagnostics.configure(args.log_level, args.log_format)
+    if not args.failed_log.is_file():
+        raise InputError(f"no result log at {args.failed_log}")
+    state = latest_statuses(args.failed_log, None)
+    if state.header is None:
+        raise InputError(f"{args.failed_log} has no run header: is it a bulkflow result log?")
+    job_file = Path(state.header.get("job_file_abs") or state.header["job_file"])
+    if not job_file.is_file():
+        raise InputError(f"the job file {job_file} that wrote {args.failed_log} no longer exists")
+    job = prepare(load_job(job_file))
+    if job.loaded.digest != state.header.get("digest") and not args.force:
+        raise InputError(
+            f"{job_file} changed since {args.failed_log} was written; use --force to retry anyway"
+        )
+    failed = state.failed()
+    if not failed:
+        print(f"{args.failed_log}: no failed targets to retry")
+        return EXIT_OK
+    args.job, args.log = job_file, args.log or args.failed_log
+    plan = _run_plan(args, job, only=frozenset(failed))
+    return _run(args, job, plan)
+
+
+def _run(args: argparse.Namespace, job: PreparedJob, plan: RunPlan) -> int:
     # Off a terminal, wide lines: a log or CI page should not fold ids and messages.
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True)
-    summary = asyncio.run(_go(prepared, plan, out, err, show_plan=args.dry_run_forced))
-    retry = None
-    if summary.failed:
-        retry = ["bulkflow", "run", str(args.job), "--log", str(plan.log_path), "--resume"]
-        retry += ["--sim"] if args.sim else []
-    print_summary(summary, out, plan.log_path, retry)
+    summary = asyncio.run(_go(job, plan, out, err, show_plan=args.show_plan))
+    retry = ["bulkflow", "retry", str(plan.log_path)] + (["--sim"] if plan.sim else [])
+    print_summary(summary, out, plan.log_path, retry if summary.failed else None)
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if summary.counts.get("failed") else EXIT_OK
 
 
-def _run_plan(args: argparse.Namespace, prepared: PreparedJob) -> RunPlan:
-    job_options = prepared.job.options
+def _run_plan(
+    args: argparse.Namespace, job: PreparedJob, only: frozenset[str] | None = None
+) -> RunPlan:
+    job_options = job.job.options
     options = EngineOptions(
         concurrency=args.concurrency or job_options.concurrency,
         max_conflict_retries=_first(args.max_conflict_retries, job_options.max_conflict_retries),
         dry_run=bool(args.dry_run),
+        grace_s=args.grace,
     )
     if not 1 <= options.concurrency <= 512:
         raise InputError(f"--concurrency must be between 1 and 512, not {options.concurrency}")
+    if args.rate is not None and args.rate <= 0:
+        raise InputError(
+            f"--rate must be a positive number of requests per second, not {args.rate}"
+        )
     if args.resume and args.log is None:
         raise InputError("--resume needs --log PATH: the log of the run to resume")
     return RunPlan(
         options=options,
-        log_path=args.log or default_log_path(prepared.job.name),
+        log_path=args.log or default_log_path(job.job.name),
         resume=args.resume,
         sim=args.sim,
         timeout_s=args.timeout or job_options.timeout_s,
         max_retries=job_options.max_retries,
         max_retry_after_s=job_options.max_retry_after_s,
+        rate_per_s=args.rate,
+        only=only,
+        force=args.force,
     )
 
 
@@ -106,24 +155,51 @@ def _first(value: Any, default: Any) -> Any:
 
 
 async def _go(
-    prepared: PreparedJob, plan: RunPlan, out: Console, err: Console, show_plan: bool
+    job: PreparedJob, plan: RunPlan, out: Console, err: Console, show_plan: bool
 ) -> Summary:
+    control = RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
     label = "planning" if plan.options.dry_run else "updating"
-    with ProgressBar(prepared.target_count, err, f"{label} {prepared.job.resource}") as bar:
+    total = len(plan.only) if plan.only is not None else job.target_count
+    with ProgressBar(total, err, f"{label} {job.job.resource}", control.pacer.adaptive) as bar:
         observer = _PlanPrinter(bar, out) if show_plan else bar
-        if plan.sim:
-            async with simulator_for(prepared) as (_, settings):
-                return await execute(prepared, settings, plan, observer)
-        return await execute(prepared, _settings(prepared), plan, observer)
+        with _stop_on_signals(control, err):
+            if plan.sim:
+                async with simulator_for(job) as (_, settings):
+                    return await execute(job, settings, plan, observer, control)
+            return await execute(job, _settings(job), plan, observer, control)
 
 
-def _settings(prepared: PreparedJob) -> Settings:
+@contextlib.contextmanager
+def _stop_on_signals(control: RunControl, err: Console) -> Any:
+    """First SIGINT/SIGTERM: finish in-flight targets and stop; a second SIGINT: stop now."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        control.request_stop()
+        if control.stop_requests == 1:
+            err.print(
+                "Stopping: no new targets; in-flight ones finish and are recorded (Ctrl-C again to stop now)."
+            )
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _settings(job: PreparedJob) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
         raise InputError(f"invalid environment: {exc.errors()[0]['msg']}") from None
-    if prepared.job.sandbox:
-        settings = settings.model_copy(update={"sandbox": prepared.job.sandbox})
+    if job.job.sandbox:
+        settings = settings.model_copy(update={"sandbox": job.job.sandbox})
     return settings
 
 

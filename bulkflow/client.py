@@ -7,7 +7,9 @@ token refresh on 401) → :func:`bulkflow.retry.with_retries` (429, 5xx, transpo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +28,7 @@ from bulkflow.errors import (
     RetryableError,
     UnauthorizedError,
 )
+from bulkflow.pacing import Pacer
 from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
 
 Doc = dict[str, Any]
@@ -53,6 +56,7 @@ class FlowClient:
         policy: RetryPolicy | None = None,
         timeout_s: float = 30.0,
         on_retry: Callable[[RetryableError, float], None] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._session = session
         self._base = settings.base_url.rstrip("/")
@@ -66,6 +70,7 @@ class FlowClient:
         self._policy = policy or RetryPolicy()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._on_retry = on_retry
+        self._pacer = pacer
 
     async def get(self, kind: str, resource_id: str) -> tuple[Doc, str]:
         """The document and its etag (``GET /{kind}/{id}`` answers ``{"items": [doc]}``)."""
@@ -149,22 +154,16 @@ class FlowClient:
         if debug_enabled():
             log.debug("http.request", method=method, url=self._base + path, headers=all_headers)
         try:
-            async with self._session.request(
-                method,
-                self._base + path,
-                headers=all_headers,
-                data=data,
-                params=params,
-                timeout=self._timeout,
-            ) as resp:
-                raw = await resp.read()
-                status, retry_after = resp.status, resp.headers.get("Retry-After")
+            async with self._paced():
+                status, retry_after, raw = await self._send(method, path, all_headers, data, params)
         except TimeoutError:
             raise RetryableError(f"{method} timed out", None, "transport") from None
         except aiohttp.ClientError as exc:
             raise RetryableError(
                 f"{method} failed: {type(exc).__name__}", None, "transport"
             ) from None
+        if self._pacer is not None:
+            self._pacer.answered(status)
         if debug_enabled():
             # Success bodies are never logged: a connection's carries its credentials.
             body = None if 200 <= status < 300 else raw[:2000].decode(errors="replace")
@@ -172,6 +171,27 @@ class FlowClient:
         if 200 <= status < 300:
             return Response(status, _decode(raw))
         raise self._error(method, status, raw, retry_after)
+
+    def _paced(self) -> AbstractAsyncContextManager[None]:
+        return self._pacer.request() if self._pacer is not None else contextlib.nullcontext()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        params: list[tuple[str, str]] | None,
+    ) -> tuple[int, str | None, bytes]:
+        async with self._session.request(
+            method,
+            self._base + path,
+            headers=headers,
+            data=data,
+            params=params,
+            timeout=self._timeout,
+        ) as resp:
+            return resp.status, resp.headers.get("Retry-After"), await resp.read()
 
     def _error(self, method: str, status: int, raw: bytes, retry_after: str | None) -> ApiError:
         message = f"{method} {status}: {_message(raw)}"

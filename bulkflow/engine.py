@@ -41,6 +41,7 @@ class EngineOptions:
     max_conflict_retries: int = 5
     dry_run: bool = False
     conflict_backoff_s: float = 0.1
+    grace_s: float = 30.0
 
 
 @dataclass
@@ -83,6 +84,9 @@ class Summary:
     elapsed_s: float = 0.0
     conflicts: int = 0
     retries: int = 0
+    throttled: int = 0
+    lowest_concurrency: int | None = None
+    interrupted: bool = False
 
     @property
     def total(self) -> int:
@@ -100,6 +104,9 @@ class Summary:
             "total": self.total,
             "conflicts": self.conflicts,
             "retries": self.retries,
+            "throttled": self.throttled,
+            "lowest_concurrency": self.lowest_concurrency,
+            "interrupted": self.interrupted,
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(rate, 1),
             "finished_at": utc_now(),
@@ -124,6 +131,8 @@ class Engine:
         self.observer = observer
         self.summary = Summary()
         self.kind = job.job.resource
+        self._stopping = False
+        self._scope: anyio.CancelScope | None = None
 
     async def run(self, targets: Iterator[Target] | None = None) -> Summary:
         """Work through every target with at most ``concurrency`` in flight."""
@@ -133,15 +142,35 @@ class Engine:
             1, min(self.options.concurrency, self.job.target_count or self.options.concurrency)
         )
         try:
-            async with anyio.create_task_group() as group:
-                for _ in range(workers):
-                    group.start_soon(self._worker, shared)
+            with anyio.CancelScope() as self._scope:
+                if self._stopping:
+                    self._scope.cancel()
+                async with anyio.create_task_group() as group:
+                    for _ in range(workers):
+                        group.start_soon(self._worker, shared)
         finally:
             self.summary.elapsed_s = time.perf_counter() - started
+            self.summary.interrupted = self._stopping
         return self.summary
 
+    def request_stop(self, now: bool = False) -> None:
+        """Start no new target; in-flight ones get ``grace_s`` to finish (none if ``now``)."""
+        self._stopping = True
+        if self._scope is None:
+            return
+        if now:
+            self._scope.cancel()
+        else:
+            self._scope.deadline = min(
+                self._scope.deadline, anyio.current_time() + self.options.grace_s
+            )
+        log.warning("run.stopping", now=now, grace_s=0 if now else self.options.grace_s)
+
     async def _worker(self, targets: Iterator[Target]) -> None:
-        for target in targets:
+        while not self._stopping:
+            target = next(targets, None)
+            if target is None:
+                return
             record = await self.run_target(target)
             self._record(record)
 

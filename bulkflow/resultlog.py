@@ -43,9 +43,18 @@ class ResultLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._file: BinaryIO = os.fdopen(fd, "ab", buffering=0)
         self.written = 0
+        self.torn_closed = self._close_torn_line(fd)
+
+    def _close_torn_line(self, fd: int) -> bool:
+        """End a last line a crash left unfinished, so the next record starts on its own line."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return False
+        self._file.write(b"\n")
+        return True
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record as one line."""
@@ -79,15 +88,33 @@ class MemorySink:
         self.records.append(record)
 
 
+class LogScan:
+    """Iterate a log's complete records, counting lines that are torn or not JSON."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.torn_lines = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as handle:
+            for line in handle:
+                record = _parse(line)
+                if record is None:
+                    self.torn_lines += 1
+                else:
+                    yield record
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_log(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete record in a log; a torn last line (a crash mid-write) is skipped."""
-    with path.open("rb") as handle:
-        for line in handle:
-            if not line.endswith(b"\n"):
-                return
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                yield record
+    """Every complete record in a log; a torn line (a crash mid-write) is skipped."""
+    return iter(LogScan(path))

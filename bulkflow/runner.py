@@ -7,12 +7,13 @@ import ipaddress
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import structlog
 from pydantic import SecretStr
 
 from bulkflow import __version__
@@ -23,12 +24,14 @@ from bulkflow.config import Settings
 from bulkflow.engine import Engine, EngineOptions, Observer, Summary, count_retry
 from bulkflow.errors import InputError
 from bulkflow.jobfile import PreparedJob, Target
-from bulkflow.resultlog import ResultLog, read_log, utc_now
+from bulkflow.pacing import Pacer
+from bulkflow.resultlog import LogScan, ResultLog, utc_now
 from bulkflow.retry import RetryPolicy
 from bulkflow.secrets import REGISTRY
 from bulkflow.sim import SimConfig, Simulator
 
 DONE = frozenset({"updated", "unchanged"})
+log = structlog.get_logger("bulkflow.runner")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,27 @@ class RunPlan:
     timeout_s: float = 30.0
     max_retries: int = 6
     max_retry_after_s: float = 120.0
+    rate_per_s: float | None = None
+    only: frozenset[str] | None = None
+    force: bool = False
+
+
+class RunControl:
+    """A running job's handles for the outside: pacing figures and a graceful stop.
+
+    The first :meth:`request_stop` lets in-flight targets finish; a second stops at once.
+    """
+
+    def __init__(self, pacer: Pacer) -> None:
+        self.pacer = pacer
+        self.engine: Engine | None = None
+        self.stop_requests = 0
+
+    def request_stop(self) -> None:
+        """Stop starting targets (first call) or stop now (second call)."""
+        self.stop_requests += 1
+        if self.engine is not None:
+            self.engine.request_stop(now=self.stop_requests > 1)
 
 
 def check_transport(settings: Settings) -> None:
@@ -68,22 +92,43 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def done_ids(log_path: Path, digest: str) -> set[str]:
-    """Targets whose latest record in an earlier log is ``updated`` or ``unchanged``."""
-    latest: dict[str, str] = {}
-    for record in read_log(log_path):
-        if record.get("type") == "run" and record.get("digest") != digest:
-            raise InputError(
-                f"{log_path} was written by a different job (digest {record.get('digest')}); "
-                "resume with the job that wrote it"
-            )
-        if record.get("type") == "result":
-            latest[str(record["id"])] = str(record["status"])
-    return {target for target, status in latest.items() if status in DONE}
+def latest_statuses(log_path: Path, digest: str | None, force: bool = False) -> LogState:
+    """Each target's latest status in an earlier log; refuses another job's log unless ``force``."""
+    state = LogState()
+    scan = LogScan(log_path)
+    for record in scan:
+        if record.get("type") == "run":
+            state.header = state.header or record
+            if digest is not None and record.get("digest") != digest and not force:
+                raise InputError(
+                    f"{log_path} was written for a different version of the job (digest "
+                    f"{record.get('digest')}, now {digest}); use the job that wrote it, or --force"
+                )
+        elif record.get("type") == "result":
+            state.latest[str(record["id"])] = str(record["status"])
+    state.torn_lines = scan.torn_lines
+    return state
 
 
-def _pending(job: PreparedJob, skip: set[str]) -> Iterator[Target]:
-    return (t for t in job.targets() if t.id not in skip)
+@dataclass
+class LogState:
+    """What an earlier log says: its first header, each target's latest status, torn lines."""
+
+    header: dict[str, Any] | None = None
+    latest: dict[str, str] = field(default_factory=dict)
+    torn_lines: int = 0
+
+    def done(self) -> set[str]:
+        """Targets whose latest record is ``updated`` or ``unchanged``."""
+        return {target for target, status in self.latest.items() if status in DONE}
+
+    def failed(self) -> set[str]:
+        """Targets whose latest record is ``failed``."""
+        return {target for target, status in self.latest.items() if status == "failed"}
+
+
+def _pending(job: PreparedJob, skip: set[str], only: frozenset[str] | None) -> Iterator[Target]:
+    return (t for t in job.targets() if t.id not in skip and (only is None or t.id in only))
 
 
 def _shape(job: PreparedJob) -> str:
@@ -129,6 +174,7 @@ def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
         "run_id": uuid.uuid4().hex,
         "job": job.job.name,
         "job_file": str(job.loaded.path),
+        "job_file_abs": str(job.loaded.path.resolve()),
         "digest": job.loaded.digest,
         "resource": job.job.resource,
         "dry_run": plan.options.dry_run,
@@ -141,18 +187,19 @@ def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
 
 
 async def execute(
-    job: PreparedJob, settings: Settings, plan: RunPlan, observer: Observer | None = None
+    job: PreparedJob,
+    settings: Settings,
+    plan: RunPlan,
+    observer: Observer | None = None,
+    control: RunControl | None = None,
 ) -> Summary:
     """Run ``job`` against ``settings``' Flow Service, writing ``plan.log_path``."""
     check_transport(settings)
     for secret in (settings.client_secret, settings.access_token):
         if secret is not None:
             REGISTRY.add(secret.get_secret_value())
-    skip = (
-        done_ids(plan.log_path, job.loaded.digest)
-        if plan.resume and plan.log_path.exists()
-        else set()
-    )
+    skip = _skipped(job, plan)
+    control = control or RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
     limit = plan.options.concurrency
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -162,15 +209,32 @@ async def execute(
             max_attempts=plan.max_retries + 1, max_retry_after_s=plan.max_retry_after_s
         )
         sandbox = job.job.sandbox or settings.sandbox
-        client = FlowClient(session, settings, tokens, sandbox, policy, plan.timeout_s, count_retry)
+        client = FlowClient(
+            session, settings, tokens, sandbox, policy, plan.timeout_s, count_retry, control.pacer
+        )
         with ResultLog(plan.log_path) as sink:
-            sink.write(header(job, plan))
-            engine = Engine(job, client, sink, plan.options, observer)
+            sink.write(
+                header(job, plan) | {"skipped": len(skip), "torn_lines_closed": sink.torn_closed}
+            )
+            engine = control.engine = Engine(job, client, sink, plan.options, observer)
+            if control.stop_requests:
+                engine.request_stop()
             try:
-                summary = await engine.run(_pending(job, skip))
+                summary = await engine.run(_pending(job, skip, plan.only))
             finally:
+                engine.summary.throttled = control.pacer.adaptive.throttled
+                engine.summary.lowest_concurrency = control.pacer.adaptive.lowest
                 sink.write(engine.summary.as_record() | {"skipped": len(skip)})
     return summary
+
+
+def _skipped(job: PreparedJob, plan: RunPlan) -> set[str]:
+    if not (plan.resume and plan.log_path.exists()):
+        return set()
+    state = latest_statuses(plan.log_path, job.loaded.digest, plan.force)
+    if state.torn_lines:
+        log.warning("log.torn_lines", path=str(plan.log_path), lines=state.torn_lines)
+    return state.done()
 
 
 def _tokens(session: aiohttp.ClientSession, settings: Settings, timeout_s: float) -> TokenSource:

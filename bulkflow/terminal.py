@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from bulkflow.engine import Summary
+from bulkflow.pacing import AdaptiveConcurrency
 
 SHOWN_FAILURES = 20
 
@@ -27,15 +28,19 @@ SHOWN_FAILURES = 20
 class ProgressBar:
     """done/total, rate, failures and ETA on stderr, only when stderr is a terminal."""
 
-    def __init__(self, total: int, console: Console, label: str) -> None:
+    def __init__(
+        self, total: int, console: Console, label: str, adaptive: AdaptiveConcurrency | None = None
+    ) -> None:
         self.enabled = console.is_terminal
         self.failures = 0
+        self._adaptive = adaptive
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:>7} /s"),
             TextColumn("[red]{task.fields[failures]} failed"),
+            TextColumn("concurrency {task.fields[concurrency]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -50,7 +55,11 @@ class ProgressBar:
         if self.enabled:
             self._progress.start()
             self._task = self._progress.add_task(
-                self._label, total=self._total, failures=0, rate="-"
+                self._label,
+                total=self._total,
+                failures=0,
+                rate="-",
+                concurrency=self._concurrency(),
             )
         return self
 
@@ -71,7 +80,16 @@ class ProgressBar:
             return
         task = self._progress.tasks[0]
         rate = f"{task.speed:.0f}" if task.speed else "-"
-        self._progress.update(self._task, advance=1, failures=self.failures, rate=rate)
+        self._progress.update(
+            self._task,
+            advance=1,
+            failures=self.failures,
+            rate=rate,
+            concurrency=self._concurrency(),
+        )
+
+    def _concurrency(self) -> str:
+        return str(self._adaptive.current) if self._adaptive is not None else "-"
 
 
 def print_summary(
@@ -94,6 +112,13 @@ def print_summary(
         f"{summary.total} targets in {summary.elapsed_s:.2f}s ({rate:.1f}/s); "
         f"{summary.conflicts} conflicts re-planned, {summary.retries} requests retried."
     )
+    if summary.throttled:
+        console.print(
+            f"Throttled {summary.throttled} times (429); concurrency went down to "
+            f"{summary.lowest_concurrency} and recovered as requests succeeded."
+        )
+    if summary.interrupted:
+        console.print("Interrupted: targets not started are not in the log; resume with --resume.")
     if log_path is not None:
         console.print(f"Result log: {log_path}")
     if summary.failed:

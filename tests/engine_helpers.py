@@ -45,7 +45,15 @@ async def run_job(
     job = prepared(tmp_path, body)
     plan_fields = {
         k: options.pop(k)
-        for k in ("resume", "timeout_s", "max_retries", "max_retry_after_s")
+        for k in (
+            "resume",
+            "timeout_s",
+            "max_retries",
+            "max_retry_after_s",
+            "rate_per_s",
+            "only",
+            "force",
+        )
         if k in options
     }
     plan = RunPlan(options=EngineOptions(**options), log_path=tmp_path / log_name, **plan_fields)

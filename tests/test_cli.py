@@ -73,7 +73,7 @@ async def test_failed_target_gives_exit_1_and_retry_command(sim: Simulator, tmp_
     assert status == 1, err
     assert "no-such-flow" in out
     assert "not_found" in out
-    assert "--resume" in out
+    assert "bulkflow retry" in out
     assert sim.stats.count("PATCH", 200) == 1
 
 
