@@ -217,6 +217,16 @@ async def execute(
                 header(job, plan) | {"skipped": len(skip), "torn_lines_closed": sink.torn_closed}
             )
             engine = control.engine = Engine(job, client, sink, plan.options, observer)
+            log.info(
+                "run.started",
+                job=job.job.name,
+                targets=job.target_count,
+                skipped=len(skip),
+                concurrency=plan.options.concurrency,
+                rate_per_s=plan.rate_per_s,
+                dry_run=plan.options.dry_run,
+                log=str(plan.log_path),
+            )
             if control.stop_requests:
                 engine.request_stop()
             try:
@@ -224,7 +234,9 @@ async def execute(
             finally:
                 engine.summary.throttled = control.pacer.adaptive.throttled
                 engine.summary.lowest_concurrency = control.pacer.adaptive.lowest
-                sink.write(engine.summary.as_record() | {"skipped": len(skip)})
+                final = engine.summary.as_record() | {"skipped": len(skip)}
+                sink.write(final)
+                log.info("run.summary", **{k: v for k, v in final.items() if k != "type"})
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -134,3 +135,21 @@ async def test_validate_reports_counts(tmp_path: Path) -> None:
     status, out, _ = await bulkflow("validate", "jobs/q4-segment-rollout.yaml")
     assert status == 0
     assert "200 targets" in out
+
+
+async def test_json_diagnostics_have_stable_event_names(sim: Simulator, tmp_path: Path) -> None:
+    """``--log-format json --log-level info``: one JSON object per stderr line, named events."""
+    job = write_job(
+        tmp_path, job_body([DEST_FLOW, SOURCE_FLOW], [{"set": {"path": "/name", "value": "n"}}])
+    )
+    status, _, err = await bulkflow(
+        "run", str(job), "--log", str(tmp_path / "r.jsonl"), "--log-format", "json", "--log-level", "info",
+        env=sim_env(sim),
+    )  # fmt: skip
+    assert status == 0, err
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]
+    names = [e["event"] for e in events]
+    assert names[0] == "run.started"
+    assert names[-1] == "run.summary"
+    assert events[-1]["counts"]["updated"] == 2
+    assert all("timestamp" in e and "level" in e for e in events)
