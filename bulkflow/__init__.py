@@ -19,10 +19,11 @@ from bulkflow.errors import (
     PlanError,
     TargetError,
 )
-from bulkflow.jobfile import Job, PreparedJob, Target, load_job, prepare
+from bulkflow.jobfile import Job, PreparedJob, load_job, prepare
 from bulkflow.planner import plan
 from bulkflow.resultlog import read_log
 from bulkflow.runner import RunPlan, execute
+from bulkflow.targets import Target
 
 __all__ = [
     "ApiError",

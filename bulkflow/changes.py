@@ -6,7 +6,7 @@ model. :mod:`bulkflow.planner` turns them into JSON Patch against a fetched docu
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import jsonpointer
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
@@ -163,7 +163,7 @@ class PatchChange(_Spec):
     patch: list[PatchOp] = Field(min_length=1)
 
 
-CHANGE_KINDS = (
+ChangeKind = Literal[
     "set",
     "remove",
     "add_segment",
@@ -173,7 +173,8 @@ CHANGE_KINDS = (
     "set_mapping",
     "rotate_credentials",
     "patch",
-)
+]
+CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
 FLOW_ONLY = frozenset(
     {
         "add_segment",
@@ -221,16 +222,3 @@ def kind_of(change: BaseModel) -> str:
 def spec_of(change: BaseModel) -> Any:
     """The change's body (its single field's value)."""
     return getattr(change, kind_of(change))
-
-
-ChangeKind = Literal[
-    "set",
-    "remove",
-    "add_segment",
-    "remove_segment",
-    "add_profile_attribute",
-    "remove_profile_attribute",
-    "set_mapping",
-    "rotate_credentials",
-    "patch",
-]

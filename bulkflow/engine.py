@@ -21,9 +21,10 @@ import structlog
 
 from bulkflow.client import FlowClient
 from bulkflow.errors import ConflictError, RetryableError, TargetError
-from bulkflow.jobfile import PreparedJob, Target
+from bulkflow.jobfile import PreparedJob
 from bulkflow.planner import Op, plan
 from bulkflow.resultlog import ResultSink, utc_now
+from bulkflow.targets import Target
 
 log = structlog.get_logger("bulkflow.engine")
 

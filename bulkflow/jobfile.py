@@ -7,11 +7,9 @@ with file and line before the first request.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,11 +29,9 @@ from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_o
 from bulkflow.errors import InputError
 from bulkflow.secrets import REGISTRY, Redactor, SecretSource
 from bulkflow.sourcemap import DuplicateKeyError, SourceMap
+from bulkflow.targets import TARGET_ID, Scalar, Target, read_targets_file
 from bulkflow.templates import Renderer, TemplateError, has_template
 
-TARGET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
-Scalar = str | int | float | bool
-_TARGET_ID = re.compile(TARGET_ID)
 _CHANGES = TypeAdapter(list[Change])
 
 
@@ -107,16 +103,6 @@ class Job(BaseModel):
     targets: Targets
     changes: list[Change] = Field(min_length=1)
     options: Options = Options()
-
-
-@dataclass(frozen=True)
-class Target:
-    """One resource to change, with where it was listed (for messages)."""
-
-    id: str
-    vars: Mapping[str, Scalar] = field(default_factory=dict)
-    source: str = ""
-    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -359,39 +345,5 @@ def iter_targets(loaded: LoadedJob) -> Iterator[Target]:
         return
     path = loaded.targets_path()
     assert path is not None
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        line = loaded.lines.line(("targets", "file"))
-        raise InputError(
-            f"cannot read targets file {path}: {exc.strerror}", loaded.path, line
-        ) from None
-    with handle:
-        if path.suffix.lower() == ".csv":
-            yield from _csv_targets(handle, path)
-        else:
-            yield from _text_targets(handle, path)
-
-
-def _csv_targets(handle: Any, path: Path) -> Iterator[Target]:
-    reader = csv.DictReader(handle)
-    if not reader.fieldnames or "id" not in reader.fieldnames:
-        raise InputError("a targets CSV needs an 'id' column in its header", path, 1)
-    for row in reader:
-        target_id = (row.pop("id") or "").strip()
-        _check_id(target_id, path, reader.line_num)
-        extra = {k: v for k, v in row.items() if k is not None and v is not None}
-        yield Target(target_id, extra, str(path), reader.line_num)
-
-
-def _text_targets(handle: Any, path: Path) -> Iterator[Target]:
-    for number, raw in enumerate(handle, start=1):
-        target_id = raw.split("#", 1)[0].strip()
-        if target_id:
-            _check_id(target_id, path, number)
-            yield Target(target_id, {}, str(path), number)
-
-
-def _check_id(target_id: str, path: Path, line: int) -> None:
-    if not _TARGET_ID.match(target_id):
-        raise InputError(f"{target_id!r} is not a valid resource id", path, line)
+    line = loaded.lines.line(("targets", "file"))
+    yield from read_targets_file(path, loaded.path, line)

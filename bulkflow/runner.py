@@ -23,12 +23,13 @@ from bulkflow.client import FlowClient
 from bulkflow.config import Settings
 from bulkflow.engine import Engine, EngineOptions, Observer, Summary, count_retry
 from bulkflow.errors import InputError
-from bulkflow.jobfile import PreparedJob, Target
+from bulkflow.jobfile import PreparedJob
 from bulkflow.pacing import Pacer
 from bulkflow.resultlog import LogScan, ResultLog, utc_now
 from bulkflow.retry import RetryPolicy
 from bulkflow.secrets import REGISTRY
 from bulkflow.sim import SimConfig, Simulator
+from bulkflow.targets import Target
 
 DONE = frozenset({"updated", "unchanged"})
 log = structlog.get_logger("bulkflow.runner")
@@ -203,41 +204,49 @@ async def execute(
     limit = plan.options.concurrency
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
     async with aiohttp.ClientSession(connector=connector) as session:
-        tokens = _tokens(session, settings, plan.timeout_s)
-        await tokens.token()
-        policy = RetryPolicy(
-            max_attempts=plan.max_retries + 1, max_retry_after_s=plan.max_retry_after_s
-        )
-        sandbox = job.job.sandbox or settings.sandbox
-        client = FlowClient(
-            session, settings, tokens, sandbox, policy, plan.timeout_s, count_retry, control.pacer
-        )
+        client = await _client(session, settings, job, plan, control)
         with ResultLog(plan.log_path) as sink:
-            sink.write(
-                header(job, plan) | {"skipped": len(skip), "torn_lines_closed": sink.torn_closed}
-            )
+            started = header(job, plan) | {
+                "skipped": len(skip),
+                "torn_lines_closed": sink.torn_closed,
+            }
+            sink.write(started)
+            log.info("run.started", **{k: v for k, v in started.items() if k != "type"})
             engine = control.engine = Engine(job, client, sink, plan.options, observer)
-            log.info(
-                "run.started",
-                job=job.job.name,
-                targets=job.target_count,
-                skipped=len(skip),
-                concurrency=plan.options.concurrency,
-                rate_per_s=plan.rate_per_s,
-                dry_run=plan.options.dry_run,
-                log=str(plan.log_path),
-            )
             if control.stop_requests:
                 engine.request_stop()
             try:
-                summary = await engine.run(_pending(job, skip, plan.only))
+                return await engine.run(_pending(job, skip, plan.only))
             finally:
-                engine.summary.throttled = control.pacer.adaptive.throttled
-                engine.summary.lowest_concurrency = control.pacer.adaptive.lowest
-                final = engine.summary.as_record() | {"skipped": len(skip)}
-                sink.write(final)
-                log.info("run.summary", **{k: v for k, v in final.items() if k != "type"})
-    return summary
+                _finish(engine, control, sink, len(skip))
+
+
+async def _client(
+    session: aiohttp.ClientSession,
+    settings: Settings,
+    job: PreparedJob,
+    plan: RunPlan,
+    control: RunControl,
+) -> FlowClient:
+    """A client with a token already in hand: bad credentials fail here, before any target."""
+    tokens = _tokens(session, settings, plan.timeout_s)
+    await tokens.token()
+    policy = RetryPolicy(
+        max_attempts=plan.max_retries + 1, max_retry_after_s=plan.max_retry_after_s
+    )
+    sandbox = job.job.sandbox or settings.sandbox
+    return FlowClient(
+        session, settings, tokens, sandbox, policy, plan.timeout_s, count_retry, control.pacer
+    )
+
+
+def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) -> None:
+    """Write the closing summary line, also when the run was interrupted."""
+    engine.summary.throttled = control.pacer.adaptive.throttled
+    engine.summary.lowest_concurrency = control.pacer.adaptive.lowest
+    final = engine.summary.as_record() | {"skipped": skipped}
+    sink.write(final)
+    log.info("run.summary", **{k: v for k, v in final.items() if k != "type"})
 
 
 def _skipped(job: PreparedJob, plan: RunPlan) -> set[str]:
