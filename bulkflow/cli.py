@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from bulkflow import cli_run, cli_sim
+from bulkflow import cli_plan, cli_run, cli_sim
 from bulkflow.errors import AuthError, InputError
 from bulkflow.secrets import REGISTRY
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_run.add_parsers(commands)
+    cli_plan.add_parsers(commands)
     cli_sim.add_parser(commands)
     return parser
 

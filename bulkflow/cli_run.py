@@ -19,12 +19,12 @@ from bulkflow.engine import EngineOptions, Summary
 from bulkflow.errors import InputError
 from bulkflow.jobfile import PreparedJob, load_job, prepare
 from bulkflow.pacing import Pacer
-from bulkflow.plantext import describe
 from bulkflow.resultlog import default_log_path
 from bulkflow.runner import RunControl, RunPlan, execute, latest_statuses, simulator_for
-from bulkflow.terminal import ProgressBar, print_summary
+from bulkflow.savedplan import PlanRecorder, write_plan
+from bulkflow.terminal import OutputConsole, ProgressBar, print_summary
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,20 +34,38 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _run_flags(run)
     run.add_argument("--dry-run", action="store_true", help="fetch and plan, send no PATCH")
     run.add_argument("--resume", action="store_true", help="skip targets the --log shows done")
-    run.set_defaults(handler=run_command, show_plan=False)
+    run.set_defaults(handler=run_command, show_plan=False, out=None, detailed_exitcode=False)
     plan = commands.add_parser("plan", help="show what a job would change (a dry run)")
     plan.add_argument("job", type=Path, help="the job file (YAML or JSON)")
     _run_flags(plan)
+    plan.add_argument("--out", type=Path, help="save the plan for review and `bulkflow apply`")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 no changes, 3 changes pending, 1 failed targets, 2 invalid input",
+    )
     plan.set_defaults(handler=run_command, dry_run=True, show_plan=True, resume=False)
     retry = commands.add_parser("retry", help="run again only the targets a log shows failed")
     retry.add_argument("failed_log", type=Path, metavar="LOG", help="the result log of a run")
     _run_flags(retry)
-    retry.set_defaults(handler=retry_command, dry_run=False, show_plan=False, resume=False)
+    retry.set_defaults(
+        handler=retry_command,
+        dry_run=False,
+        show_plan=False,
+        resume=False,
+        out=None,
+        detailed_exitcode=False,
+    )
     validate = commands.add_parser(
         "validate", help="check a job file and its secrets; send nothing"
     )
     validate.add_argument("job", type=Path)
     validate.set_defaults(handler=validate_command)
+
+
+def run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags shared by every command that sends requests."""
+    _run_flags(p)
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -106,16 +124,37 @@ def retry_command(args: argparse.Namespace) -> int:
     return _run(args, job, plan)
 
 
-def _run(args: argparse.Namespace, job: PreparedJob, plan: RunPlan) -> int:
+def _run(
+    args: argparse.Namespace, job: PreparedJob, plan: RunPlan, control: RunControl | None = None
+) -> int:
     # Off a terminal, wide lines: a log or CI page should not fold ids and messages.
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    out = OutputConsole(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True)
-    summary = asyncio.run(_go(job, plan, out, err, show_plan=args.show_plan))
+    control = control or RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
+    if args.out is not None:
+        control.recorder = PlanRecorder()
+    summary = asyncio.run(_go(job, plan, out, err, args.show_plan, control))
     retry = ["bulkflow", "retry", str(plan.log_path)] + (["--sim"] if plan.sim else [])
-    print_summary(summary, out, plan.log_path, retry if summary.failed else None)
+    failed = retry if summary.failed else None
+    print_summary(summary, out, plan.log_path, failed, plan.options.dry_run)
+    if control.recorder is not None:
+        write_plan(args.out, job, control.recorder, dict(summary.counts))
+        out.print(
+            f"Saved plan: {args.out} ({len(control.recorder.entries)} targets). Apply it with:"
+        )
+        out.print(f"  bulkflow apply {args.out}", markup=False, highlight=False)
+    return exit_status(summary, args.detailed_exitcode)
+
+
+def exit_status(summary: Summary, detailed: bool = False) -> int:
+    """130 interrupted; 1 failed or stale targets; with ``detailed``, 3 when changes are pending."""
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if summary.counts.get("failed") else EXIT_OK
+    if summary.counts.get("failed") or summary.counts.get("stale"):
+        return EXIT_FAILED
+    if detailed and summary.counts.get("planned"):
+        return EXIT_CHANGES
+    return EXIT_OK
 
 
 def _run_plan(
@@ -127,6 +166,7 @@ def _run_plan(
         max_conflict_retries=_first(args.max_conflict_retries, job_options.max_conflict_retries),
         dry_run=bool(args.dry_run),
         grace_s=args.grace,
+        replan=getattr(args, "replan", False),
     )
     if not 1 <= options.concurrency <= 512:
         raise InputError(f"--concurrency must be between 1 and 512, not {options.concurrency}")
@@ -155,9 +195,13 @@ def _first(value: Any, default: Any) -> Any:
 
 
 async def _go(
-    job: PreparedJob, plan: RunPlan, out: Console, err: Console, show_plan: bool
+    job: PreparedJob,
+    plan: RunPlan,
+    out: Console,
+    err: Console,
+    show_plan: bool,
+    control: RunControl,
 ) -> Summary:
-    control = RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
     label = "planning" if plan.options.dry_run else "updating"
     total = len(plan.only) if plan.only is not None else job.target_count
     with ProgressBar(total, err, f"{label} {job.job.resource}", control.pacer.adaptive) as bar:
@@ -217,5 +261,5 @@ class _PlanPrinter:
         title = f"{record['resource']} {record['id']}"
         title += f' "{record["name"]}"' if record.get("name") else ""
         self.console.print(title, markup=False, soft_wrap=True)
-        for op in record["ops"]:
-            self.console.print("  " + describe(op), markup=False, soft_wrap=True)
+        for line in record["changes"]:
+            self.console.print("  " + line, markup=False, soft_wrap=True)

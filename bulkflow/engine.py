@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
+import jsonpointer
 import structlog
 
 from bulkflow.client import FlowClient
 from bulkflow.errors import ConflictError, RetryableError, TargetError
 from bulkflow.jobfile import PreparedJob
 from bulkflow.planner import Op, plan
-from bulkflow.resultlog import ResultSink, utc_now
+from bulkflow.plantext import UNKNOWN, describe
+from bulkflow.resultlog import STATUSES, ResultSink, utc_now
+from bulkflow.savedplan import PlanRecorder, resolve_references
 from bulkflow.targets import Target
 
 log = structlog.get_logger("bulkflow.engine")
@@ -43,6 +46,7 @@ class EngineOptions:
     dry_run: bool = False
     conflict_backoff_s: float = 0.1
     grace_s: float = 30.0
+    replan: bool = False
 
 
 @dataclass
@@ -56,7 +60,9 @@ class _Outcome:
     etag_before: str | None = None
     etag_after: str | None = None
     ops: list[Op] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
     patch_unconfirmed: bool = False
+    note: dict[str, Any] | None = None
 
 
 _current: contextvars.ContextVar[_Outcome | None] = contextvars.ContextVar("outcome", default=None)
@@ -99,9 +105,7 @@ class Summary:
         rate = self.total / self.elapsed_s if self.elapsed_s else 0.0
         return {
             "type": "summary",
-            "counts": {
-                s: self.counts.get(s, 0) for s in ("updated", "unchanged", "planned", "failed")
-            },
+            "counts": {s: self.counts.get(s, 0) for s in STATUSES},
             "total": self.total,
             "conflicts": self.conflicts,
             "retries": self.retries,
@@ -124,8 +128,12 @@ class Engine:
         sink: ResultSink,
         options: EngineOptions,
         observer: Observer | None = None,
+        recorder: PlanRecorder | None = None,
+        planned: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.job = job
+        self.recorder = recorder
+        self.planned = planned
         self.client = client
         self.sink = sink
         self.options = options
@@ -180,7 +188,7 @@ class Engine:
         self.summary.counts[record["status"]] += 1
         self.summary.conflicts += record["conflicts"]
         self.summary.retries += record["retries"]
-        if record["status"] == "failed":
+        if record["status"] in ("failed", "stale"):
             self.summary.failed.append({"id": record["id"], "error": record["error"]})
         if self.observer is not None:
             self.observer.target_done(record)
@@ -193,6 +201,7 @@ class Engine:
         error: dict[str, Any] | None = None
         try:
             status = await self._attempts(target, outcome)
+            error = outcome.note
         except TargetError as exc:
             status = "failed"
             error = {
@@ -210,16 +219,47 @@ class Engine:
         return self._result(target, outcome, status, error, duration_ms)
 
     async def _attempts(self, target: Target, outcome: _Outcome) -> str:
+        entry = self.planned.get(target.id) if self.planned is not None else None
+        if entry is not None:
+            status = await self._apply_saved(target, entry, outcome)
+            if status != "replan":
+                return status
+        return await self._fetch_plan_send(target, outcome)
+
+    async def _apply_saved(self, target: Target, entry: dict[str, Any], outcome: _Outcome) -> str:
+        """Send a reviewed plan's operations with the etag it was made against."""
+        outcome.attempts += 1
+        outcome.name, outcome.etag_before = entry.get("name"), entry["etag"]
+        outcome.changes = list(entry.get("changes", []))
+        outcome.ops = resolve_references(entry["ops"], self.job.secrets)
+        try:
+            outcome.etag_after = await self._send(target, outcome.ops, entry["etag"], outcome)
+            return "updated"
+        except ConflictError:
+            outcome.conflicts += 1
+            log.info("target.stale", target=target.id, replan=self.options.replan)
+            if self.options.replan:
+                return "replan"
+            message = "changed since the plan was made (412); not applied. Review a new plan, or use --replan"
+            outcome.note = {"kind": "conflict", "status": 412, "message": message}
+            return "stale"
+
+    async def _fetch_plan_send(self, target: Target, outcome: _Outcome) -> str:
+        """GET, plan, PATCH with If-Match; on 412 the visible re-plan loop."""
         limit = self.options.max_conflict_retries
+        references = self.recorder is not None
         while True:
             outcome.attempts += 1
             doc, etag = await self.client.get(self.kind, target.id)
             outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
             outcome.etag_before = etag
-            outcome.ops = plan(doc, self.job.changes_for(target))
+            outcome.ops = plan(doc, self.job.changes_for(target, secret_references=references))
+            outcome.changes = [describe(op, _before(doc, op)) for op in outcome.ops]
             if not outcome.ops:
                 return "updated" if outcome.patch_unconfirmed else "unchanged"
             if self.options.dry_run:
+                if self.recorder is not None:
+                    self.recorder.add(target.id, outcome.name, etag, outcome.ops, outcome.changes)
                 return "planned"
             try:
                 outcome.etag_after = await self._send(target, outcome.ops, etag, outcome)
@@ -268,7 +308,18 @@ class Engine:
             "etag_before": outcome.etag_before,
             "etag_after": outcome.etag_after,
             "ops": self.job.redactor.ops(outcome.ops),
+            "changes": [self.job.redactor.text(line) for line in outcome.changes],
             "error": error,
             "duration_ms": round(duration_ms, 1),
             "at": utc_now(),
         }
+
+
+def _before(doc: Any, op: Op) -> Any:
+    """The value an op replaces or removes, read from the fetched document."""
+    if op["op"] not in ("replace", "remove"):
+        return UNKNOWN
+    try:
+        return jsonpointer.resolve_pointer(doc, op["path"])
+    except jsonpointer.JsonPointerException:
+        return UNKNOWN

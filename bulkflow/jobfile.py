@@ -27,7 +27,7 @@ from pydantic import (
 
 from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
 from bulkflow.errors import InputError
-from bulkflow.secrets import REGISTRY, Redactor, SecretSource
+from bulkflow.secrets import REGISTRY, Redactor, SecretSource, secret_reference
 from bulkflow.sourcemap import DuplicateKeyError, SourceMap
 from bulkflow.targets import TARGET_ID, Scalar, Target, read_targets_file
 from bulkflow.templates import Renderer, TemplateError, has_template
@@ -219,15 +219,18 @@ class PreparedJob:
         """Stream the targets in file order (the file is read again, not kept in memory)."""
         return iter_targets(self.loaded)
 
-    def changes_for(self, target: Target) -> list[Change]:
-        """The job's changes with this target's variables and the secrets rendered in."""
+    def changes_for(self, target: Target, secret_references: bool = False) -> list[Change]:
+        """The job's changes with this target's variables and the secrets rendered in.
+
+        With ``secret_references`` a secret renders as ``{{ secrets.NAME }}`` (for plan files).
+        """
         if not self._templated:
             return list(self.job.changes)
-        context = {
-            **self.job.vars,
-            **target.vars,
-            "secrets": {k: v.get_secret_value() for k, v in self.secrets.items()},
+        secrets = {
+            k: (secret_reference(k) if secret_references else v.get_secret_value())
+            for k, v in self.secrets.items()
         }
+        context = {**self.job.vars, **target.vars, "secrets": secrets}
         rendered = self._renderer.render(self.loaded.raw["changes"], context)
         return _CHANGES.validate_python(rendered)
 

@@ -1,4 +1,8 @@
-"""Operations as a person reads them: ``+ audience 2d79… "Winter campaign"``."""
+"""Operations as a person reads them: ``+ audience 2d79… "Winter campaign"``.
+
+``~ /scheduleParams/frequency: "day" → "week"`` when the value before is known; anything
+under ``/auth/params`` reads ``(sensitive)`` and never shows a value.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,22 @@ _SEGMENTS = re.compile(r"/params/segmentSelectors/selectors(/(\d+|-))?$")
 _PROFILE = re.compile(r"/params/profileSelectors/selectors(/(\d+|-))?$")
 SENSITIVE_PREFIXES = ("/auth/params",)
 MAX_VALUE_CHARS = 80
+UNKNOWN = object()
 
 
-def describe(op: dict[str, Any]) -> str:
-    """One line for one RFC 6902 operation."""
+def describe(op: dict[str, Any], before: Any = UNKNOWN) -> str:
+    """One line for one RFC 6902 operation (``before``: the value it replaces, when known)."""
     path, value, name = op["path"], op.get("value"), op["op"]
     sign = {"add": "+", "remove": "-", "replace": "~"}.get(name, "?")
     if path.startswith(SENSITIVE_PREFIXES):
-        return f"~ {path} (sensitive)"
+        return f"{sign} {path} (sensitive)"
     for pattern, noun in ((_SEGMENTS, "audience"), (_PROFILE, "attribute")):
         if pattern.search(path):
             return f"{sign} {noun} " + _selector(value, noun)
     if name == "remove":
-        return f"- {path}"
+        return f"- {path}" + ("" if before is UNKNOWN else f" (was {short(before)})")
+    if name == "replace" and before is not UNKNOWN:
+        return f"~ {path}: {short(before)} → {short(value)}"
     return f"{sign} {path} = {short(value)}"
 
 
@@ -46,3 +53,18 @@ def short(value: Any) -> str:
     """JSON for ``value``, cut to a readable length."""
     text = orjson.dumps(value).decode()
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def summary_line(counts: dict[str, int], dry_run: bool) -> str:
+    """``Plan: 118 to change, 30 unchanged, 2 failed.`` (or the run's equivalent)."""
+    if dry_run:
+        return (
+            f"Plan: {counts.get('planned', 0)} to change, {counts.get('unchanged', 0)} unchanged, "
+            f"{counts.get('failed', 0)} failed."
+        )
+    parts = [
+        f"{counts.get(s, 0)} {s}"
+        for s in ("updated", "unchanged", "stale", "failed")
+        if counts.get(s)
+    ]
+    return "Run: " + (", ".join(parts) or "nothing to do") + "."

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Protocol
 
 import orjson
 
-STATUSES = ("updated", "unchanged", "planned", "failed")
+STATUSES = ("updated", "unchanged", "planned", "stale", "failed")
 
 
 def utc_now() -> str:

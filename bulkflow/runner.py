@@ -27,6 +27,7 @@ from bulkflow.jobfile import PreparedJob
 from bulkflow.pacing import Pacer
 from bulkflow.resultlog import LogScan, ResultLog, utc_now
 from bulkflow.retry import RetryPolicy
+from bulkflow.savedplan import PlanRecorder
 from bulkflow.secrets import REGISTRY
 from bulkflow.sim import SimConfig, Simulator
 from bulkflow.targets import Target
@@ -49,6 +50,7 @@ class RunPlan:
     rate_per_s: float | None = None
     only: frozenset[str] | None = None
     force: bool = False
+    source_plan: Path | None = None
 
 
 class RunControl:
@@ -57,8 +59,15 @@ class RunControl:
     The first :meth:`request_stop` lets in-flight targets finish; a second stops at once.
     """
 
-    def __init__(self, pacer: Pacer) -> None:
+    def __init__(
+        self,
+        pacer: Pacer,
+        recorder: PlanRecorder | None = None,
+        planned: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.pacer = pacer
+        self.recorder = recorder
+        self.planned = planned
         self.engine: Engine | None = None
         self.stop_requests = 0
 
@@ -181,6 +190,7 @@ def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
         "dry_run": plan.options.dry_run,
         "resume": plan.resume,
         "sim": plan.sim,
+        "apply": str(plan.source_plan) if plan.source_plan else None,
         "targets": job.target_count,
         "started_at": utc_now(),
         "bulkflow": __version__,
@@ -212,7 +222,9 @@ async def execute(
             }
             sink.write(started)
             log.info("run.started", **{k: v for k, v in started.items() if k != "type"})
-            engine = control.engine = Engine(job, client, sink, plan.options, observer)
+            engine = control.engine = Engine(
+                job, client, sink, plan.options, observer, control.recorder, control.planned
+            )
             if control.stop_requests:
                 engine.request_stop()
             try:

@@ -60,6 +60,11 @@ class SecretSource(BaseModel):
         return SecretStr(value)
 
 
+def secret_reference(name: str) -> str:
+    """How a secret stands in a plan file: the job file's own template syntax."""
+    return "{{ secrets." + name + " }}"
+
+
 class Redactor:
     """Replaces every registered secret value with ``***`` in strings and JSON-like data."""
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,8 +24,25 @@ from rich.table import Table
 
 from bulkflow.engine import Summary
 from bulkflow.pacing import AdaptiveConcurrency
+from bulkflow.plantext import summary_line
+from bulkflow.resultlog import STATUSES
 
 SHOWN_FAILURES = 20
+
+
+class OutputConsole(Console):
+    """stdout for results: if the reader goes away (``| head``), stop writing, keep working.
+
+    rich's default raises SystemExit on a broken pipe, which would abandon the run midway;
+    the run must still finish and write its log.
+    """
+
+    def on_broken_pipe(self) -> None:
+        """Silence further output instead of exiting."""
+        self.quiet = True
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
 
 
 class ProgressBar:
@@ -93,14 +113,18 @@ class ProgressBar:
 
 
 def print_summary(
-    summary: Summary, console: Console, log_path: Path | None, retry_argv: list[str] | None
+    summary: Summary,
+    console: Console,
+    log_path: Path | None,
+    retry_argv: list[str] | None,
+    dry_run: bool = False,
 ) -> None:
     """Counts per status, elapsed time and rate, and the failed targets with how to retry."""
     console.print("[bold]Summary[/bold]")
     table = Table(show_edge=False)
     table.add_column("status")
     table.add_column("targets", justify="right")
-    for status in ("updated", "unchanged", "planned", "failed"):
+    for status in STATUSES:
         count = summary.counts.get(status, 0)
         if count or status in ("updated", "failed"):
             style = "red" if status == "failed" and count else None
@@ -112,6 +136,7 @@ def print_summary(
         f"{summary.total} targets in {summary.elapsed_s:.2f}s ({rate:.1f}/s); "
         f"{summary.conflicts} conflicts re-planned, {summary.retries} requests retried."
     )
+    console.print(summary_line(dict(summary.counts), dry_run), style="bold")
     if summary.throttled:
         console.print(
             f"Throttled {summary.throttled} times (429); concurrency went down to "

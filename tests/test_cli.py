@@ -89,7 +89,7 @@ async def test_plan_prints_changes_and_sends_no_patch(sim: Simulator, tmp_path: 
     )
     assert status == 0, err
     assert DEST_FLOW in out
-    assert '~ /name = "renamed"' in out
+    assert '~ /name: "2021 winter campaign" → "renamed"' in out
     assert "planned" in out
     assert sim.stats.count("PATCH") == 0
 

@@ -231,7 +231,13 @@ async def test_result_log_shape(sim: Simulator, tmp_path: Path) -> None:
     }
     assert fields <= set(records[1])
     assert records[1]["at"].endswith("Z")
-    assert records[-1]["counts"] == {"updated": 2, "unchanged": 0, "planned": 0, "failed": 0}
+    assert records[-1]["counts"] == {
+        "updated": 2,
+        "unchanged": 0,
+        "planned": 0,
+        "stale": 0,
+        "failed": 0,
+    }
 
 
 async def test_result_log_is_private(sim: Simulator, tmp_path: Path) -> None:

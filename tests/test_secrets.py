@@ -147,3 +147,46 @@ def test_reprs_hide_secrets(value: str) -> None:
     )
     assert value not in repr(settings)
     assert value not in str(settings)
+
+
+async def test_plan_file_apply_and_reports_leak_nothing(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """A saved plan holds secret references; apply resolves them; reports show neither."""
+    sim = await planted_sim(make_sim)
+    env = environment(sim)
+    plan = tmp_path / "plan.json"
+    status, out1, err1 = await _run(tmp_path, env, "plan", "--out", str(plan))
+    assert status == 0, err1
+    assert "{{ secrets.pw }}" in plan.read_text()
+    log = tmp_path / "apply.jsonl"
+    status, out2, err2 = await bulkflow(
+        "apply", str(plan), "--log", str(log), env=env, cwd=tmp_path
+    )
+    assert status == 0, err2
+    doc = sim.doc("connections", CONNECTION)
+    assert doc is not None
+    assert doc["auth"]["params"]["password"] == NEW_PASSWORD
+    outputs = [out1, err1, out2, err2]
+    for fmt in ("md", "html"):
+        status, out, err = await bulkflow(
+            "report", str(log), "--format", fmt, "-o", str(tmp_path / f"report.{fmt}"), cwd=tmp_path
+        )
+        assert status == 0, err
+        outputs += [out, err]
+    assert "(sensitive)" in (tmp_path / "report.md").read_text()
+    assert_nothing_planted(tmp_path, *outputs)
+
+
+async def test_apply_with_secret_gone_fails_clearly(make_sim: SimFactory, tmp_path: Path) -> None:
+    """The secret's variable is unset at apply time: exit 2 naming the secret, nothing sent."""
+    sim = await planted_sim(make_sim)
+    plan = tmp_path / "plan.json"
+    await _run(tmp_path, environment(sim), "plan", "--out", str(plan))
+    env = environment(sim)
+    del env["PLANTED_PASSWORD"]
+    sim.stats.reset()
+    status, _, err = await bulkflow("apply", str(plan), env=env, cwd=tmp_path)
+    assert status == 2
+    assert "secret 'pw'" in err
+    assert sim.stats.count("PATCH") == 0
