@@ -79,6 +79,12 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="use a log written for another job digest")
     p.add_argument("--sim", action="store_true", help="run against a local simulator")
+    p.add_argument(
+        "--no-batch-fetch",
+        dest="batch_fetch",
+        action="store_false",
+        help="GET each target alone instead of 100 at a time through the list endpoint",
+    )
     p.add_argument("--log-level", default="warning", choices=diagnostics.LEVELS)
     p.add_argument("--log-format", default="auto", choices=("auto", "console", "json"))
 
@@ -167,6 +173,7 @@ def _run_plan(
         dry_run=bool(args.dry_run),
         grace_s=args.grace,
         replan=getattr(args, "replan", False),
+        batch_fetch=args.batch_fetch,
     )
     if not 1 <= options.concurrency <= 512:
         raise InputError(f"--concurrency must be between 1 and 512, not {options.concurrency}")

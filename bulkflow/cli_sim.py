@@ -25,6 +25,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--patch-status", type=int, choices=(200, 202), default=200)
     p.add_argument("--strict-etag", action="store_true", help="If-Match must match byte for byte")
     p.add_argument("--no-journal", action="store_true", help="do not keep a request journal")
+    p.add_argument(
+        "--on-demand", action="store_true", help="generate unknown ids when read (benchmarks)"
+    )
     faults = p.add_argument_group("faults")
     for name, help_text in (
         ("latency-ms", "fixed latency per request"),
@@ -79,6 +82,7 @@ def run_sim(args: argparse.Namespace) -> int:
         client_secret=args.client_secret,
         fixed_token=args.token,
         journal=not args.no_journal,
+        on_demand=args.on_demand,
     )
     asyncio.run(serve(config))
     return 0

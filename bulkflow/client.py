@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 import orjson
@@ -82,6 +82,20 @@ class FlowClient:
             raise ApiError(f"GET answered {response.status} without the document", response.status)
         doc: Doc = items[0]
         return doc, str(doc.get("etag") or doc.get("version") or "")
+
+    async def get_many(self, kind: str, resource_ids: list[str]) -> dict[str, tuple[Doc, str]]:
+        """Up to 100 documents in one request, by ``property=id==a,b,c``; missing ids are absent."""
+        params = [("property", "id==" + ",".join(resource_ids)), ("limit", str(len(resource_ids)))]
+        found: dict[str, tuple[Doc, str]] = {}
+        page = await self.list_page(kind, params)
+        while True:
+            for doc in page.get("items") or ():
+                if isinstance(doc, dict) and doc.get("id") in resource_ids:
+                    found[str(doc["id"])] = (doc, str(doc.get("etag") or doc.get("version") or ""))
+            token = _continuation(page)
+            if token is None:
+                return found
+            page = await self.list_page(kind, [("continuationToken", token)])
 
     async def patch(self, kind: str, resource_id: str, ops: list[Doc], etag: str) -> str | None:
         """Send ``ops`` with ``If-Match: etag`` exactly as served; the new etag, or None on 202."""
@@ -230,3 +244,11 @@ def _message(raw: bytes) -> str:
                 return str(body[key])
     text = raw.decode("utf-8", errors="replace").strip()
     return text[:300] or "no message"
+
+
+def _continuation(page: Doc) -> str | None:
+    """The ``continuationToken`` of ``_links.next.href``, when there is a next page."""
+    href = ((page.get("_links") or {}).get("next") or {}).get("href")
+    if not isinstance(href, str) or "continuationToken=" not in href:
+        return None
+    return unquote(href.split("continuationToken=", 1)[1].split("&", 1)[0])

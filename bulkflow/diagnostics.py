@@ -41,6 +41,8 @@ def _mask(key: str, value: Any) -> Any:
 
 def configure(level: str = "warning", fmt: Literal["auto", "console", "json"] = "auto") -> None:
     """Route structlog events at ``level`` and above to stderr, masked."""
+    global _debug
+    _debug = level == "debug"
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
@@ -60,4 +62,7 @@ def configure(level: str = "warning", fmt: Literal["auto", "console", "json"] = 
 
 def debug_enabled() -> bool:
     """Whether debug events are rendered, so costly debug arguments can be skipped."""
-    return structlog.get_logger().is_enabled_for(logging.DEBUG)  # type: ignore[no-any-return]
+    return _debug
+
+
+_debug = False

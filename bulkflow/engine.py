@@ -25,6 +25,7 @@ from bulkflow.errors import ConflictError, RetryableError, TargetError
 from bulkflow.jobfile import PreparedJob
 from bulkflow.planner import Op, plan
 from bulkflow.plantext import UNKNOWN, describe
+from bulkflow.prefetch import BatchFeed, DirectFeed, Prefetched
 from bulkflow.resultlog import STATUSES, ResultSink, utc_now
 from bulkflow.savedplan import PlanRecorder, resolve_references
 from bulkflow.targets import Target
@@ -47,6 +48,7 @@ class EngineOptions:
     conflict_backoff_s: float = 0.1
     grace_s: float = 30.0
     replan: bool = False
+    batch_fetch: bool = True
 
 
 @dataclass
@@ -150,13 +152,20 @@ class Engine:
         workers = max(
             1, min(self.options.concurrency, self.job.target_count or self.options.concurrency)
         )
+        batched = self.options.batch_fetch and self.planned is None
+        feed = BatchFeed(self.client, self.kind, shared) if batched else DirectFeed(shared)
         try:
             with anyio.CancelScope() as self._scope:
                 if self._stopping:
                     self._scope.cancel()
                 async with anyio.create_task_group() as group:
-                    for _ in range(workers):
-                        group.start_soon(self._worker, shared)
+                    group.start_soon(feed.run, lambda: self._stopping)
+                    try:
+                        async with anyio.create_task_group() as pool:
+                            for _ in range(workers):
+                                pool.start_soon(self._worker, feed)
+                    finally:
+                        feed.close()
         finally:
             self.summary.elapsed_s = time.perf_counter() - started
             self.summary.interrupted = self._stopping
@@ -175,12 +184,12 @@ class Engine:
             )
         log.warning("run.stopping", now=now, grace_s=0 if now else self.options.grace_s)
 
-    async def _worker(self, targets: Iterator[Target]) -> None:
+    async def _worker(self, feed: DirectFeed | BatchFeed) -> None:
         while not self._stopping:
-            target = next(targets, None)
-            if target is None:
+            item = await feed.next()
+            if item is None:
                 return
-            record = await self.run_target(target)
+            record = await self.run_target(*item)
             self._record(record)
 
     def _record(self, record: dict[str, Any]) -> None:
@@ -193,14 +202,16 @@ class Engine:
         if self.observer is not None:
             self.observer.target_done(record)
 
-    async def run_target(self, target: Target) -> dict[str, Any]:
+    async def run_target(
+        self, target: Target, prefetched: Prefetched | None = None
+    ) -> dict[str, Any]:
         """One target from first GET to its record; failures become data, never exceptions."""
         outcome = _Outcome()
         _current.set(outcome)
         started = time.perf_counter()
         error: dict[str, Any] | None = None
         try:
-            status = await self._attempts(target, outcome)
+            status = await self._attempts(target, outcome, prefetched)
             error = outcome.note
         except TargetError as exc:
             status = "failed"
@@ -218,13 +229,15 @@ class Engine:
         log.debug("target.finished", target=target.id, status=status)
         return self._result(target, outcome, status, error, duration_ms)
 
-    async def _attempts(self, target: Target, outcome: _Outcome) -> str:
+    async def _attempts(
+        self, target: Target, outcome: _Outcome, prefetched: Prefetched | None
+    ) -> str:
         entry = self.planned.get(target.id) if self.planned is not None else None
         if entry is not None:
             status = await self._apply_saved(target, entry, outcome)
             if status != "replan":
                 return status
-        return await self._fetch_plan_send(target, outcome)
+        return await self._fetch_plan_send(target, outcome, prefetched)
 
     async def _apply_saved(self, target: Target, entry: dict[str, Any], outcome: _Outcome) -> str:
         """Send a reviewed plan's operations with the etag it was made against."""
@@ -244,13 +257,16 @@ class Engine:
             outcome.note = {"kind": "conflict", "status": 412, "message": message}
             return "stale"
 
-    async def _fetch_plan_send(self, target: Target, outcome: _Outcome) -> str:
+    async def _fetch_plan_send(
+        self, target: Target, outcome: _Outcome, prefetched: Prefetched | None
+    ) -> str:
         """GET, plan, PATCH with If-Match; on 412 the visible re-plan loop."""
         limit = self.options.max_conflict_retries
         references = self.recorder is not None
         while True:
             outcome.attempts += 1
-            doc, etag = await self.client.get(self.kind, target.id)
+            doc, etag = prefetched or await self.client.get(self.kind, target.id)
+            prefetched = None  # a re-plan after 412 always reads the document afresh
             outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
             outcome.etag_before = etag
             outcome.ops = plan(doc, self.job.changes_for(target, secret_references=references))

@@ -10,9 +10,7 @@ multiplicative decrease, as TCP does.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator
 
 import anyio
 import structlog
@@ -41,27 +39,30 @@ class AdaptiveConcurrency:
         self.decreases = 0
         self._interval = decrease_interval_s
         self._last_decrease = float("-inf")
-        self._changed = anyio.Condition()
+        self._waiters: list[anyio.Event] = []
 
     @property
     def current(self) -> int:
         """Requests allowed in flight right now."""
         return max(1, int(self.limit))
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the currently allowed places for one request."""
-        async with self._changed:
-            while self.in_flight >= self.current:
-                await self._changed.wait()
-            self.in_flight += 1
-        try:
-            yield
-        finally:
-            with anyio.CancelScope(shield=True):
-                async with self._changed:
-                    self.in_flight -= 1
-                    self._changed.notify_all()
+    def slot(self) -> _Slot:
+        """Hold one of the currently allowed places for one request (``async with``)."""
+        return _Slot(self)
+
+    async def _acquire(self) -> None:
+        # One event loop thread: the check and the increment cannot interleave, so the common
+        # case (a place is free) costs no lock at all.
+        while self.in_flight >= self.current:
+            waiter = anyio.Event()
+            self._waiters.append(waiter)
+            await waiter.wait()
+        self.in_flight += 1
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        if self._waiters:
+            self._release_waiters()
 
     def throttle(self) -> None:
         """A 429: halve the limit, unless it was just halved for the same burst."""
@@ -78,7 +79,31 @@ class AdaptiveConcurrency:
     def success(self) -> None:
         """A success: grow by one place per ``limit`` successes, up to the maximum."""
         if self.limit < self.maximum:
+            before = self.current
             self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
+            if self.current > before and self._waiters:
+                self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        # Every waiter re-checks the limit, so a cancelled one cannot swallow the wake-up.
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.set()
+
+
+class _Slot:
+    """``async with adaptive.slot():`` without a generator-based context manager's cost."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: AdaptiveConcurrency) -> None:
+        self._owner = owner
+
+    async def __aenter__(self) -> None:
+        await self._owner._acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._owner._release()
 
 
 class Pacer:
@@ -88,13 +113,9 @@ class Pacer:
         self.adaptive = AdaptiveConcurrency(concurrency)
         self.limiter = rate_limiter(rate_per_s)
 
-    @contextlib.asynccontextmanager
-    async def request(self) -> AsyncIterator[None]:
+    def request(self) -> _Paced:
         """Wait for a place in flight and, with ``--rate``, for the rate to allow one more."""
-        async with self.adaptive.slot():
-            if self.limiter is not None:
-                await self.limiter.acquire()
-            yield
+        return _Paced(self)
 
     def answered(self, status: int) -> None:
         """Feed an answer back: 429 slows down, other non-5xx answers let it recover."""
@@ -102,3 +123,24 @@ class Pacer:
             self.adaptive.throttle()
         elif status < 500:
             self.adaptive.success()
+
+
+class _Paced:
+    """The context of one paced request."""
+
+    __slots__ = ("_pacer",)
+
+    def __init__(self, pacer: Pacer) -> None:
+        self._pacer = pacer
+
+    async def __aenter__(self) -> None:
+        await self._pacer.adaptive._acquire()
+        if self._pacer.limiter is not None:
+            try:
+                await self._pacer.limiter.acquire()
+            except BaseException:
+                self._pacer.adaptive._release()
+                raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._pacer.adaptive._release()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import anyio
 import structlog
 from tenacity import (
     AsyncRetrying,
@@ -64,18 +65,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+@dataclass(frozen=True)
+class _Attempt:
+    """The one field of tenacity's retry state that its backoff waits read."""
+
+    attempt_number: int
+
+
+def _delay(policy: RetryPolicy, exc: BaseException | None, attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt``."""
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        jitter = random.uniform(0, policy.retry_after_margin_s)
+        return float(retry_after) + policy.retry_after_margin_s + jitter
     backoff = wait_random_exponential(multiplier=policy.base_s, max=policy.cap_s)
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after_s", None)
-        if retry_after is not None:
-            jitter = random.uniform(0, policy.retry_after_margin_s)
-            return float(retry_after) + policy.retry_after_margin_s + jitter
-        return float(backoff(state))
-
-    return wait
+    return float(backoff(_Attempt(attempt)))  # type: ignore[arg-type]
 
 
 async def with_retries(
@@ -84,26 +88,44 @@ async def with_retries(
     on_retry: Callable[[RetryableError, float], None] | None = None,
     **context: object,
 ) -> T:
-    """Run ``call`` until it succeeds, raises something not retryable, or attempts run out."""
+    """Run ``call`` until it succeeds, raises something not retryable, or attempts run out.
+
+    The first attempt runs directly: tenacity's machinery costs more than a fast request,
+    and most requests succeed at once. Only after a retryable failure does tenacity take over,
+    counting that failure as attempt 1.
+    """
+    try:
+        return await call()
+    except RetryableError as exc:
+        if policy.max_attempts <= 1:
+            raise
+        first = exc
+
+    def scheduled(exc: RetryableError, attempt: int, delay: float) -> None:
+        log.info(
+            "target.retry_scheduled",
+            attempt=attempt,
+            status=exc.status,
+            reason=exc.kind,
+            wait_s=round(delay, 3),
+            **context,
+        )
+        if on_retry is not None:
+            on_retry(exc, delay)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        delay = state.upcoming_sleep
         if isinstance(exc, RetryableError):
-            log.info(
-                "target.retry_scheduled",
-                attempt=state.attempt_number,
-                status=exc.status,
-                reason=exc.kind,
-                wait_s=round(delay, 3),
-                **context,
-            )
-            if on_retry is not None:
-                on_retry(exc, delay)
+            scheduled(exc, state.attempt_number + 1, state.upcoming_sleep)
 
+    delay = _delay(policy, first, 1)
+    scheduled(first, 1, delay)
+    await anyio.sleep(delay)
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_attempts),
-        wait=_wait(policy),
+        stop=stop_after_attempt(policy.max_attempts - 1),
+        wait=lambda state: _delay(
+            policy, state.outcome.exception() if state.outcome else None, state.attempt_number + 1
+        ),
         retry=retry_if_exception_type(RetryableError),
         before_sleep=before_sleep,
         reraise=True,

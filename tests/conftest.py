@@ -126,3 +126,21 @@ def job_body(targets: Any, changes: list[Any], **extra: Any) -> dict[str, Any]:
         "changes": changes,
         **extra,
     }
+
+
+def fetched_ids(sim: Simulator, kind: str = "flows") -> set[str]:
+    """Ids the simulator served by GET, alone or through ``property=id==a,b`` lists."""
+    from urllib.parse import parse_qs, urlsplit
+
+    ids: set[str] = set()
+    for entry in sim.stats.journal:
+        if entry.method != "GET" or f"/{kind}" not in entry.path:
+            continue
+        parts = urlsplit(entry.path)
+        if parts.path.endswith(f"/{kind}"):
+            for value in parse_qs(parts.query).get("property", []):
+                if value.startswith("id=="):
+                    ids.update(value[4:].split(","))
+        else:
+            ids.add(parts.path.rsplit("/", 1)[1])
+    return ids

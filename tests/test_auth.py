@@ -62,7 +62,9 @@ async def test_fifty_workers_in_a_run_cause_one_token_request(
 async def test_two_second_token_is_renewed_mid_run(make_sim: SimFactory, tmp_path: Path) -> None:
     """With 2-second tokens, a run longer than that renews and completes."""
     sim = await make_sim(Faults(latency_ms=15), token_ttl_s=2)
-    summary, _ = await run_job(sim, tmp_path, job_body(flows(sim, 300), ROLLOUT), concurrency=4)
+    summary, _ = await run_job(
+        sim, tmp_path, job_body(flows(sim, 300), ROLLOUT), concurrency=4, batch_fetch=False
+    )
     assert summary.counts["updated"] == 300
     assert summary.elapsed_s > 2
     assert ims_requests(sim) >= 2

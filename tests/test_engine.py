@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bulkflow.sim import Faults, Simulator
-from tests.conftest import DEST_FLOW, SOURCE_FLOW, SimFactory, job_body
+from tests.conftest import DEST_FLOW, SOURCE_FLOW, SimFactory, fetched_ids, job_body
 from tests.engine_helpers import run_job, segment_ids
 
 NEW = "2d79d0d8-724f-49fc-a09d-d1dec338c93c"
@@ -253,7 +253,7 @@ async def test_resume_skips_done_targets(sim: Simulator, tmp_path: Path) -> None
     sim.stats.reset()
     _summary, records = await run_job(sim, tmp_path, body, resume=True)
     assert [r["id"] for r in records] == ["no-such-flow"]
-    assert sim.stats.count("GET") == 1
+    assert fetched_ids(sim) == {"no-such-flow"}
 
 
 async def test_token_expiry_mid_run_is_refreshed(make_sim: SimFactory, tmp_path: Path) -> None:

@@ -35,7 +35,12 @@ async def test_rate_caps_requests_per_second(make_sim: SimFactory, tmp_path: Pat
     """--rate 50 with 16 workers and an instant server: no one-second window sees more than ~50."""
     sim = await make_sim()
     summary, _ = await run_job(
-        sim, tmp_path, job_body(flows(sim, 60), ROLLOUT), concurrency=16, rate_per_s=50
+        sim,
+        tmp_path,
+        job_body(flows(sim, 60), ROLLOUT),
+        concurrency=16,
+        rate_per_s=50,
+        batch_fetch=False,
     )
     assert summary.counts["updated"] == 60
     assert busiest_second(sim) <= 53

@@ -12,7 +12,7 @@ import orjson
 
 from bulkflow.resultlog import read_log
 from bulkflow.sim import Faults, Simulator
-from tests.conftest import DEST_FLOW, SimFactory, job_body, write_job
+from tests.conftest import DEST_FLOW, SimFactory, fetched_ids, job_body, write_job
 from tests.engine_helpers import run_job, segment_ids
 from tests.test_cli import ROOT, bulkflow, sim_env
 
@@ -69,12 +69,7 @@ async def test_sigkill_then_resume_finishes_each_flow_exactly_once(
         "run", str(job), "--log", str(log), "--resume", env=sim_env(sim)
     )
     assert status == 0, err
-    fetched = {
-        e.path.rsplit("/", 1)[1]
-        for e in sim.stats.journal
-        if e.method == "GET" and "/flows/" in e.path
-    }
-    assert not fetched & done_before, "the resumed run fetched targets the log shows done"
+    assert not fetched_ids(sim) & done_before, "the resumed run fetched targets the log shows done"
     latest: dict[object, object] = {}
     for record in results(log):
         latest[record["id"]] = record["status"]
@@ -175,10 +170,5 @@ async def test_retry_runs_only_failed_targets(sim: Simulator, tmp_path: Path) ->
     sim.stats.reset()
     status, out, err = await bulkflow("retry", str(log), env=sim_env(sim))
     assert status == 0, err
-    gets = {
-        e.path.rsplit("/", 1)[1]
-        for e in sim.stats.journal
-        if e.method == "GET" and "/flows/" in e.path
-    }
-    assert gets == {"late-flow"}
+    assert fetched_ids(sim) == {"late-flow"}
     assert results(log)[-1] == {**results(log)[-1], "id": "late-flow", "status": "updated"}

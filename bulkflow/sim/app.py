@@ -122,7 +122,7 @@ class FlowServiceApp:
             status = exc.status
             raise
         finally:
-            entry = JournalEntry(arrived, request.method, request.path, status, retry_after)
+            entry = JournalEntry(arrived, request.method, request.path_qs, status, retry_after)
             self.stats.finished(entry)
 
     @web.middleware
@@ -193,7 +193,7 @@ class FlowServiceApp:
         if (sandbox, kind, doc_id) in self.rival_pending:
             self.rival_pending.discard((sandbox, kind, doc_id))
             self.store.rival_write(sandbox, kind, doc_id)
-        current = self.store.docs(sandbox, kind)[doc_id]["etag"]
+        current = self.store.writable(sandbox, kind, doc_id)["etag"]
         if not self._etag_matches(if_match, current):
             return errors.version_mismatch(if_match, current, doc_id)
         try:
@@ -266,9 +266,12 @@ class FlowServiceApp:
         }
 
     def _select(self, sandbox: str, kind: str, filters: list[Filter]) -> list[dict[str, Any]]:
-        pool = self.store.docs(sandbox, kind)
         ids = id_candidates(filters)
-        candidates = [pool[i] for i in dict.fromkeys(ids) if i in pool] if ids else pool.values()
+        if ids:
+            found = (self.store.get(sandbox, kind, i) for i in dict.fromkeys(ids))
+            candidates: Any = [doc for doc in found if doc is not None]
+        else:
+            candidates = self.store.docs(sandbox, kind).values()
         return [doc for doc in candidates if all(f.matches(doc) for f in filters)]
 
     def _maybe_rival(self, sandbox: str, kind: str, doc_id: str) -> None:

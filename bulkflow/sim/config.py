@@ -59,3 +59,4 @@ class SimConfig(BaseModel):
     client_secret: str | None = None
     fixed_token: str | None = None
     journal: bool = True
+    on_demand: bool = False  # unknown ids in the default sandbox are generated when read

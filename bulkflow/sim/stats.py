@@ -14,7 +14,7 @@ class JournalEntry:
 
     at_s: float
     method: str
-    path: str
+    path: str  # with the query string
     status: int
     retry_after_s: float | None = None
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import random
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from bulkflow.sim.config import SimConfig
 Doc = dict[str, Any]
 KINDS = ("flows", "connections")
 SUPPORTED_OPS = ("add", "replace", "remove")
+RECENT_ON_DEMAND = 4096
 READ_ONLY_PATHS = ("/id", "/etag", "/version", "/createdAt", "/createdBy")
 
 
@@ -37,14 +38,35 @@ class Store:
         self._rng = random.Random(f"{config.seed}:etags")
         self._docs: dict[str, dict[str, dict[str, Doc]]] = {}
         self.rival_writes: list[tuple[str, str]] = []
+        self._recent: OrderedDict[tuple[str, str], Doc] = OrderedDict()
 
     def docs(self, sandbox: str, kind: str) -> dict[str, Doc]:
         """The live mapping of id to document for one sandbox and kind."""
         return self._docs.setdefault(sandbox, {}).setdefault(kind, {})
 
     def get(self, sandbox: str, kind: str, doc_id: str) -> Doc | None:
-        """The stored document (not a copy: callers serialise, never mutate)."""
-        return self.docs(sandbox, kind).get(doc_id)
+        """The stored document (not a copy: callers serialise, never mutate).
+
+        With ``on_demand`` an unknown id in the default sandbox is generated for this read and
+        kept only once written, so 100,000 targets need no 100,000 documents in memory.
+        """
+        doc = self.docs(sandbox, kind).get(doc_id)
+        if doc is None and self.config.on_demand and sandbox == self.config.sandbox:
+            key = (kind, doc_id)
+            doc = self._recent.pop(key, None) or self.build(kind, doc_id)
+            # A read is usually followed by its PATCH: keep recent ones instead of rebuilding.
+            self._recent[key] = doc
+            if len(self._recent) > RECENT_ON_DEMAND:
+                self._recent.popitem(last=False)
+        return doc
+
+    def writable(self, sandbox: str, kind: str, doc_id: str) -> Doc:
+        """The document to be written, kept from now on (an on-demand one included)."""
+        doc = self.get(sandbox, kind, doc_id)
+        if doc is None:
+            raise KeyError(doc_id)
+        self._recent.pop((kind, doc_id), None)
+        return self.docs(sandbox, kind).setdefault(doc_id, doc)
 
     def put(self, kind: str, doc: Doc, sandbox: str | None = None) -> Doc:
         """Add or replace a document, normalised to the schema's types."""
@@ -71,18 +93,31 @@ class Store:
 
     def ensure(self, kind: str, doc_id: str, shape: str = "destination") -> Doc:
         """The document ``doc_id``, generated in ``shape`` if it does not exist yet."""
-        existing = self.get(self.config.sandbox, kind, doc_id)
+        existing = self.docs(self.config.sandbox, kind).get(doc_id)
         if existing is not None:
             return existing
+        doc = self.build(kind, doc_id, shape)
+        self.docs(self.config.sandbox, kind)[doc_id] = doc
+        return doc
+
+    def build(self, kind: str, doc_id: str, shape: str = "destination") -> Doc:
+        """A generated document for ``doc_id``, the same every time for the same seed."""
         rng = random.Random(f"{self.config.seed}:{kind}:{doc_id}")
         if kind == "connections":
-            template = generate.load_fixture("connection-salesforce.json")
-            return self.put(kind, generate.connection(template, doc_id, rng))
-        if shape == "source":
-            template = generate.load_fixture("flow-source-bigquery.json")
-            return self.put(kind, generate.source_flow(template, doc_id, rng))
-        template = generate.load_fixture("flow-destination-batch.json")
-        return self.put(kind, generate.destination_flow(template, doc_id, rng))
+            doc = generate.connection(
+                generate.load_fixture("connection-salesforce.json"), doc_id, rng
+            )
+        elif shape == "source":
+            doc = generate.source_flow(
+                generate.load_fixture("flow-source-bigquery.json"), doc_id, rng
+            )
+        else:
+            doc = generate.destination_flow(
+                generate.load_fixture("flow-destination-batch.json"), doc_id, rng
+            )
+        sandbox = self.config.sandbox
+        created = int(doc["createdAt"])
+        return generate.normalise(doc, kind, sandbox, self.config.org_id, created, copy=False)
 
     def load_file(self, path: Path) -> None:
         """Add documents from a JSON file: a list, or ``{"flows": [...], "connections": [...]}``."""
@@ -101,29 +136,29 @@ class Store:
         With ``apply=False`` the PATCH is accepted and recorded but the document is left as it
         was: a fault that makes a verifying client earn its keep.
         """
-        doc = self.docs(sandbox, kind)[doc_id]
+        doc = self.writable(sandbox, kind, doc_id)
         normalised = normalise_ops(ops)
         try:
-            updated = jsonpatch.JsonPatch(normalised).apply(doc, in_place=False)
+            updated = jsonpatch.JsonPatch(normalised).apply(generate.clone(doc), in_place=True)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
             raise PatchRejected(
                 1455,
                 "Invalid patch instructions",
                 f"An error has occurred while validating patch instructions: {exc}",
             ) from exc
-        result = updated if apply else copy.deepcopy(doc)
+        result = updated if apply else generate.clone(doc)
         return self._commit(sandbox, kind, result, client, normalised, "update")
 
     def set_state(self, sandbox: str, doc_id: str, state: str, client: str) -> str:
         """Enable or disable a flow; returns the new etag."""
-        doc = copy.deepcopy(self.docs(sandbox, "flows")[doc_id])
+        doc = generate.clone(self.writable(sandbox, "flows", doc_id))
         doc["state"] = state
         op = "enable" if state == "enabled" else "disable"
         return self._commit(sandbox, "flows", doc, client, [], op)
 
     def rival_write(self, sandbox: str, kind: str, doc_id: str) -> None:
         """Another writer edits the document: a foreign audience goes in at index 0."""
-        doc = copy.deepcopy(self.docs(sandbox, kind)[doc_id])
+        doc = generate.clone(self.writable(sandbox, kind, doc_id))
         foreign = generate.rng_uuid(self._rng)
         selectors = _segment_selectors(doc)
         if selectors is not None:
