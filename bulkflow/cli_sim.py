@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bulkflow.sim import Faults, SimConfig, serve
+if TYPE_CHECKING:
+    from bulkflow.sim import Faults
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +50,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
     """The :class:`Faults` the flags name; unset flags keep their defaults."""
+    from bulkflow.sim import Faults
+
     names = {
         "latency_ms": "latency_ms",
         "jitter_ms": "jitter_ms",
@@ -67,6 +71,8 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
 
 def run_sim(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
+    from bulkflow.sim import SimConfig, serve  # the server side, only for this command
+
     config = SimConfig(
         port=args.port,
         flows=args.flows,

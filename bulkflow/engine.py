@@ -21,9 +21,10 @@ import jsonpointer
 import structlog
 
 from bulkflow.client import FlowClient
+from bulkflow.diagnostics import debug_enabled
 from bulkflow.errors import ConflictError, RetryableError, TargetError
 from bulkflow.jobfile import PreparedJob
-from bulkflow.planner import Op, plan
+from bulkflow.planner import Op, Pointer, plan
 from bulkflow.plantext import UNKNOWN, describe
 from bulkflow.prefetch import BatchFeed, DirectFeed, Prefetched
 from bulkflow.resultlog import STATUSES, ResultSink, utc_now
@@ -226,7 +227,8 @@ class Engine:
             error = {"kind": "internal", "status": None, "message": message}
             log.error("target.internal_error", target=target.id, error=message)
         duration_ms = (time.perf_counter() - started) * 1000
-        log.debug("target.finished", target=target.id, status=status)
+        if debug_enabled():
+            log.debug("target.finished", target=target.id, status=status)
         return self._result(target, outcome, status, error, duration_ms)
 
     async def _attempts(
@@ -336,6 +338,6 @@ def _before(doc: Any, op: Op) -> Any:
     if op["op"] not in ("replace", "remove"):
         return UNKNOWN
     try:
-        return jsonpointer.resolve_pointer(doc, op["path"])
+        return Pointer(op["path"]).resolve(doc)
     except jsonpointer.JsonPointerException:
         return UNKNOWN

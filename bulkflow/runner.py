@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,8 +29,10 @@ from bulkflow.resultlog import LogScan, ResultLog, utc_now
 from bulkflow.retry import RetryPolicy
 from bulkflow.savedplan import PlanRecorder
 from bulkflow.secrets import REGISTRY
-from bulkflow.sim import SimConfig, Simulator
 from bulkflow.targets import Target
+
+if TYPE_CHECKING:
+    from bulkflow.sim import Simulator
 
 DONE = frozenset({"updated", "unchanged"})
 log = structlog.get_logger("bulkflow.runner")
@@ -160,6 +162,8 @@ def _shape(job: PreparedJob) -> str:
 @contextlib.asynccontextmanager
 async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Settings]]:
     """A simulator in this process, seeded so that every target of the job exists."""
+    from bulkflow.sim import SimConfig, Simulator  # the server side, only for --sim
+
     sandbox = job.job.sandbox or "prod"
     async with Simulator(SimConfig(sandbox=sandbox)) as sim:
         shape = _shape(job)

@@ -130,8 +130,20 @@ class FlowServiceApp:
         if not request.path.startswith(BASE):
             return await handler(request)
         delay = self.faults.latency_s()
-        if delay:
-            await asyncio.sleep(delay)
+        if not delay:
+            return await self._serve(request, handler)
+        # Half the latency on the way in, the rest on the way out, counted from arrival: the
+        # time the simulator itself spends does not add to the latency, as on a real network.
+        # (Sleeping the whole latency first made requests queue behind each other's handling
+        # and kept concurrent clients moving in lockstep waves.)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        await asyncio.sleep(delay / 2)
+        response = await self._serve(request, handler)
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        return response
+
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         rejected = self.tokens.check_headers(request) or self._inject(request)
         if rejected is not None:
             return rejected
