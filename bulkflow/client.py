@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 import aiohttp
 import orjson
 import structlog
+from yarl import URL
 
 from bulkflow.auth import TokenSource
 from bulkflow.config import Settings
@@ -199,7 +200,7 @@ class FlowClient:
     ) -> tuple[int, str | None, bytes]:
         async with self._session.request(
             method,
-            self._base + path,
+            URL(self._base + path, encoded=True),  # ids are quoted already; skip re-parsing
             headers=headers,
             data=data,
             params=params,

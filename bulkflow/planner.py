@@ -221,8 +221,26 @@ def _add_segment(doc: Doc, spec: AddSegmentSpec) -> tuple[list[Op], list[_Remova
     base, selectors = _selectors(doc, "segmentSelectors", "add_segment")
     if any(_value_of(s).get("id") == spec.id for s in selectors or ()):
         return [], []
+    return _add_selector(base, selectors, {"type": "PLATFORM_SEGMENT", "value": _dumped(spec)}), []
+
+
+_DUMPED: dict[int, tuple[AddSegmentSpec, dict[str, Any]]] = {}
+
+
+def _dumped(spec: AddSegmentSpec) -> dict[str, Any]:
+    """The selector value for ``spec``, made once per spec rather than once per target.
+
+    Sharing it between targets' plans is safe: ops are only read, and planning copies any
+    container on a path it changes.
+    """
+    hit = _DUMPED.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    if len(_DUMPED) > POINTER_CACHE:
+        _DUMPED.clear()
     value = spec.model_dump(exclude_none=True)
-    return _add_selector(base, selectors, {"type": "PLATFORM_SEGMENT", "value": value}), []
+    _DUMPED[id(spec)] = (spec, value)
+    return value
 
 
 def _remove_segment(doc: Doc, spec: RemoveSegmentSpec) -> tuple[list[Op], list[_Removal]]:

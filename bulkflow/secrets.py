@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 MASK = "***"
@@ -88,7 +89,7 @@ class Redactor:
 
     def data(self, value: Any) -> Any:
         """A copy of JSON-like ``value`` with every secret value masked."""
-        if not self._values:
+        if not self._values or not self._appears_in(value):
             return value
         if isinstance(value, str):
             return self.text(value)
@@ -97,6 +98,14 @@ class Redactor:
         if isinstance(value, list):
             return [self.data(v) for v in value]
         return value
+
+    def _appears_in(self, value: Any) -> bool:
+        """Whether any secret occurs in ``value`` (one serialisation beats walking it)."""
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:
+            return True
+        return any(secret in text for secret in self._values)
 
     def ops(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Operations as they may be written anywhere: secret values and auth params masked."""
