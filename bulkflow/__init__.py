@@ -8,8 +8,9 @@ The command line (``bulkflow run|plan|validate|sim``) is the main interface; fro
 
 __version__ = "0.1.0"
 
+from bulkflow.attempt import EngineOptions
 from bulkflow.config import Settings
-from bulkflow.engine import EngineOptions, Summary
+from bulkflow.engine import Summary
 from bulkflow.errors import (
     ApiError,
     AuthError,
@@ -19,8 +20,9 @@ from bulkflow.errors import (
     PlanError,
     TargetError,
 )
-from bulkflow.jobfile import Job, PreparedJob, load_job, prepare
+from bulkflow.jobfile import Job, load_job
 from bulkflow.planner import plan
+from bulkflow.prepare import PreparedJob, prepare
 from bulkflow.resultlog import read_log
 from bulkflow.runner import RunPlan, execute
 from bulkflow.targets import Target

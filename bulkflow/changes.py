@@ -157,6 +157,12 @@ class RotateCredentialsChange(_Spec):
     rotate_credentials: RotateCredentialsSpec
 
 
+class SetStateChange(_Spec):
+    """``set_state: enabled|disabled``: the flow action endpoint, only when the state differs."""
+
+    set_state: Literal["enabled", "disabled"]
+
+
 class PatchChange(_Spec):
     """Wrapper for the one-key form."""
 
@@ -173,6 +179,7 @@ ChangeKind = Literal[
     "set_mapping",
     "rotate_credentials",
     "patch",
+    "set_state",
 ]
 CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
 FLOW_ONLY = frozenset(
@@ -182,6 +189,7 @@ FLOW_ONLY = frozenset(
         "add_profile_attribute",
         "remove_profile_attribute",
         "set_mapping",
+        "set_state",
     }
 )
 CONNECTION_ONLY = frozenset({"rotate_credentials"})
@@ -205,7 +213,8 @@ Change = Annotated[
     | Annotated[RemoveProfileAttributeChange, Tag("remove_profile_attribute")]
     | Annotated[SetMappingChange, Tag("set_mapping")]
     | Annotated[RotateCredentialsChange, Tag("rotate_credentials")]
-    | Annotated[PatchChange, Tag("patch")],
+    | Annotated[PatchChange, Tag("patch")]
+    | Annotated[SetStateChange, Tag("set_state")],
     Discriminator(
         _kind_of,
         custom_error_type="unknown_change",

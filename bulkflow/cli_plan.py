@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 from bulkflow import diagnostics, report
-from bulkflow.cli_run import EXIT_OK, _run, _run_plan, run_flags
+from bulkflow.cli_run import EXIT_OK, _run, _run_plan, run_flags, settings_for
 from bulkflow.errors import InputError
-from bulkflow.jobfile import load_job, prepare
+from bulkflow.jobfile import load_job
 from bulkflow.pacing import Pacer
-from bulkflow.runner import RunControl
+from bulkflow.prepare import PreparedJob, prepare
+from bulkflow.query import Selected
+from bulkflow.runner import RunControl, select_targets, simulator_for
 from bulkflow.savedplan import read_plan
 
 
@@ -25,6 +32,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     run_flags(apply)
     apply.set_defaults(handler=apply_command)
+    targets = commands.add_parser("targets", help="list what a job would work on; change nothing")
+    targets.add_argument("job", type=Path)
+    targets.add_argument("--ids-only", action="store_true", help="print only the ids, one per line")
+    targets.add_argument("--sim", action="store_true", help="ask a local simulator")
+    targets.add_argument("--log-level", default="warning", choices=diagnostics.LEVELS)
+    targets.set_defaults(handler=targets_command)
     rep = commands.add_parser("report", help="turn a result log into a report for a change ticket")
     rep.add_argument("log", type=Path, help="a result log (run, dry run or apply)")
     rep.add_argument("--format", choices=("md", "html"), default="md")
@@ -76,3 +89,30 @@ def report_command(args: argparse.Namespace) -> int:
         handle.write(text)
     print(f"Report written to {args.output}")
     return EXIT_OK
+
+
+def targets_command(args: argparse.Namespace) -> int:
+    """Print the targets a job selects (a query's, or its listed ids) with name and state."""
+    diagnostics.configure(args.log_level, "auto")
+    job = prepare(load_job(args.job))
+    selected = asyncio.run(_select(job, args.sim))
+    if args.ids_only:
+        print("".join(f"{item.id}\n" for item in selected), end="")
+        return EXIT_OK
+    table = Table(show_edge=False)
+    for column in ("id", "name", "state"):
+        table.add_column(column)
+    for item in selected:
+        table.add_row(item.id, item.name or "", item.state or "")
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    where = "selected by the query" if job.query is not None else "listed"
+    console.print(f"{len(selected)} {job.job.resource} {where}.")
+    return EXIT_OK
+
+
+async def _select(job: PreparedJob, sim: bool) -> list[Selected]:
+    if sim:
+        async with simulator_for(job) as (_, settings):
+            return await select_targets(job, settings)
+    return await select_targets(job, settings_for(job))

@@ -14,11 +14,13 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bulkflow import diagnostics
+from bulkflow.attempt import EngineOptions
 from bulkflow.config import Settings
-from bulkflow.engine import EngineOptions, Summary
+from bulkflow.engine import Summary
 from bulkflow.errors import InputError
-from bulkflow.jobfile import PreparedJob, load_job, prepare
+from bulkflow.jobfile import load_job
 from bulkflow.pacing import Pacer
+from bulkflow.prepare import PreparedJob, prepare
 from bulkflow.resultlog import default_log_path
 from bulkflow.runner import RunControl, RunPlan, execute, latest_statuses, simulator_for
 from bulkflow.savedplan import PlanRecorder, write_plan
@@ -80,6 +82,11 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="use a log written for another job digest")
     p.add_argument("--sim", action="store_true", help="run against a local simulator")
     p.add_argument(
+        "--verify",
+        action="store_true",
+        help="read each updated target back: its last operation must finish and the change show",
+    )
+    p.add_argument(
         "--no-batch-fetch",
         dest="batch_fetch",
         action="store_false",
@@ -92,9 +99,12 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
 def validate_command(args: argparse.Namespace) -> int:
     """Check the job file, targets, templates and secrets."""
     job = prepare(load_job(args.job))
-    print(
-        f"{args.job}: valid: {job.target_count} targets, {len(job.job.changes)} changes ({job.job.resource})"
+    targets = (
+        f"{job.target_count} targets"
+        if job.query is None
+        else "targets chosen by a query at run time"
     )
+    print(f"{args.job}: valid: {targets}, {len(job.job.changes)} changes ({job.job.resource})")
     return EXIT_OK
 
 
@@ -174,6 +184,7 @@ def _run_plan(
         grace_s=args.grace,
         replan=getattr(args, "replan", False),
         batch_fetch=args.batch_fetch,
+        verify=args.verify,
     )
     if not 1 <= options.concurrency <= 512:
         raise InputError(f"--concurrency must be between 1 and 512, not {options.concurrency}")
@@ -217,7 +228,7 @@ async def _go(
             if plan.sim:
                 async with simulator_for(job) as (_, settings):
                     return await execute(job, settings, plan, observer, control)
-            return await execute(job, _settings(job), plan, observer, control)
+            return await execute(job, settings_for(job), plan, observer, control)
 
 
 @contextlib.contextmanager
@@ -244,7 +255,8 @@ def _stop_on_signals(control: RunControl, err: Console) -> Any:
             loop.remove_signal_handler(sig)
 
 
-def _settings(job: PreparedJob) -> Settings:
+def settings_for(job: PreparedJob) -> Settings:
+    """Settings from the environment, with the job's sandbox."""
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -25,6 +25,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--client-secret", help="IMS accepts only this client secret")
     p.add_argument("--token-ttl", type=float, default=86399, help="token lifetime, seconds")
     p.add_argument("--patch-status", type=int, choices=(200, 202), default=200)
+    p.add_argument(
+        "--operation-s", type=float, default=0.0, help="lastOperation stays inProgress this long"
+    )
     p.add_argument("--strict-etag", action="store_true", help="If-Match must match byte for byte")
     p.add_argument("--no-journal", action="store_true", help="do not keep a request journal")
     p.add_argument(
@@ -83,6 +86,7 @@ def run_sim(args: argparse.Namespace) -> int:
         faults=faults_from_args(args),
         patch_status=args.patch_status,
         strict_etag=args.strict_etag,
+        operation_s=args.operation_s,
         token_ttl_s=args.token_ttl,
         client_id=args.client_id,
         client_secret=args.client_secret,

@@ -93,7 +93,7 @@ class FlowClient:
             for doc in page.get("items") or ():
                 if isinstance(doc, dict) and doc.get("id") in resource_ids:
                     found[str(doc["id"])] = (doc, str(doc.get("etag") or doc.get("version") or ""))
-            token = _continuation(page)
+            token = continuation_token(page)
             if token is None:
                 return found
             page = await self.list_page(kind, [("continuationToken", token)])
@@ -107,15 +107,13 @@ class FlowClient:
             return str(response.body["etag"])
         return None
 
-    async def action(self, resource_id: str, op: str) -> str | None:
-        """``POST /flows/{id}/action?op=enable|disable``; the new etag when given."""
+    async def action(self, resource_id: str, op: str, etag: str | None = None) -> str | None:
+        """``POST /flows/{id}/action?op=enable|disable`` (If-Match when known); the new etag."""
         path = f"/flows/{quote(resource_id, safe='')}/action?op={op}"
-        response = await self._call("POST", path, target=resource_id)
-        return (
-            str(response.body["etag"])
-            if isinstance(response.body, dict) and "etag" in response.body
-            else None
-        )
+        headers = {"If-Match": etag} if etag else None
+        response = await self._call("POST", path, headers, target=resource_id)
+        body = response.body
+        return str(body["etag"]) if isinstance(body, dict) and "etag" in body else None
 
     async def list_page(self, kind: str, params: list[tuple[str, str]]) -> Doc:
         """One page of ``GET /{kind}``; follow ``_links.next.href`` for the next."""
@@ -247,7 +245,7 @@ def _message(raw: bytes) -> str:
     return text[:300] or "no message"
 
 
-def _continuation(page: Doc) -> str | None:
+def continuation_token(page: Doc) -> str | None:
     """The ``continuationToken`` of ``_links.next.href``, when there is a next page."""
     href = ((page.get("_links") or {}).get("next") or {}).get("href")
     if not isinstance(href, str) or "continuationToken=" not in href:

@@ -7,6 +7,7 @@
     ├── AuthError           IMS refused the credentials: exit 2, nothing sent
     └── TargetError         one target failed; the engine turns it into a ``failed`` record
         ├── PlanError       the target lacks what a change needs (kind ``invalid_plan``)
+        ├── VerifyError     read back after the PATCH, the change is not there (``verify``)
         └── ApiError        an HTTP answer or transport failure, with ``kind`` and ``status``
             ├── RetryableError   429, 5xx, timeouts, dropped connections
             ├── ConflictError    412: another writer changed the resource
@@ -72,6 +73,12 @@ class PlanError(TargetError):
     """The document lacks the structure a change needs."""
 
     kind = "invalid_plan"
+
+
+class VerifyError(TargetError):
+    """Read back after the PATCH, the resource does not show the change (kind ``verify``)."""
+
+    kind = "verify"
 
 
 class ApiError(TargetError):

@@ -1,8 +1,7 @@
-"""The job file (contract §2): YAML or JSON into frozen models, targets, templates, secrets.
+"""The job file (contract §2): YAML or JSON into frozen models, with line numbers.
 
-Loading checks the shape; :func:`prepare` then reads the secrets and walks every target once,
-rendering its changes, so duplicate ids, undefined names and missing secrets are all reported
-with file and line before the first request.
+Loading checks the shape; :mod:`bulkflow.prepare` then reads the secrets and checks every
+target before the first request.
 """
 
 from __future__ import annotations
@@ -15,24 +14,21 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
-    SecretStr,
     Tag,
-    TypeAdapter,
     ValidationError,
 )
 
-from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
+from bulkflow.changes import Change
 from bulkflow.errors import InputError
-from bulkflow.secrets import REGISTRY, Redactor, SecretSource, secret_reference
+from bulkflow.query import check_filter
+from bulkflow.secrets import SecretSource
 from bulkflow.sourcemap import DuplicateKeyError, SourceMap
 from bulkflow.targets import TARGET_ID, Scalar, Target, read_targets_file
-from bulkflow.templates import Renderer, TemplateError, has_template
-
-_CHANGES = TypeAdapter(list[Change])
 
 
 class Options(BaseModel):
@@ -69,10 +65,29 @@ class TargetsFile(BaseModel):
     file: Path
 
 
+class QuerySpec(BaseModel):
+    """``query: {property: [...], limit: N}``: the list endpoint's filters, ANDed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    property: list[Annotated[str, AfterValidator(check_filter)]] = Field(min_length=1)
+    limit: int | None = Field(None, ge=1)
+
+
+class TargetsQuery(BaseModel):
+    """``targets: {query: …}``: resolved through the list endpoint when the run starts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    query: QuerySpec
+
+
 TargetId = Annotated[str, Field(pattern=TARGET_ID)]
 
 
 def _target_form(value: Any) -> str:
+    if isinstance(value, TargetsQuery) or (isinstance(value, dict) and "query" in value):
+        return "query"
     return "file" if isinstance(value, dict | TargetsFile) else "inline"
 
 
@@ -84,7 +99,9 @@ InlineTarget = Annotated[
     Annotated[TargetId, Tag("id")] | Annotated[TargetSpec, Tag("spec")], Discriminator(_inline_form)
 ]
 Targets = Annotated[
-    Annotated[list[InlineTarget], Tag("inline")] | Annotated[TargetsFile, Tag("file")],
+    Annotated[list[InlineTarget], Tag("inline")]
+    | Annotated[TargetsFile, Tag("file")]
+    | Annotated[TargetsQuery, Tag("query")],
     Discriminator(_target_form),
 ]
 
@@ -153,7 +170,7 @@ def load_job(path: Path | str) -> LoadedJob:
     try:
         job = Job.model_validate(raw)
     except ValidationError as exc:
-        raise InputError("invalid job", path, problems=_problems(exc, lines)) from None
+        raise InputError("invalid job", path, problems=problems_of(exc, lines)) from None
     loaded = LoadedJob(job, path, raw, lines, "")
     return LoadedJob(job, path, raw, lines, _digest(data, loaded.targets_path()))
 
@@ -165,7 +182,7 @@ def _digest(job_bytes: bytes, targets: Path | None) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _problems(
+def problems_of(
     exc: ValidationError, lines: SourceMap, prefix: tuple[Any, ...] = ()
 ) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
@@ -193,7 +210,7 @@ def _data_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
         previous = loc[i - 1] if i else None
         if isinstance(part, str) and i + 1 < len(loc) and loc[i + 1] == part:
             continue  # a change kind's tag, followed by its field of the same name
-        if previous == "targets" and part in ("inline", "file"):
+        if previous == "targets" and part in ("inline", "file", "query"):
             continue
         if isinstance(previous, int) and out[-2:-1] == ["targets"] and part in ("id", "spec"):
             continue
@@ -201,145 +218,11 @@ def _data_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-class PreparedJob:
-    """A job with its secrets read and every target's changes rendered once (checked)."""
-
-    def __init__(self, loaded: LoadedJob, secrets: dict[str, SecretStr], target_count: int) -> None:
-        self.loaded = loaded
-        self.job = loaded.job
-        self.secrets = secrets
-        self.target_count = target_count
-        for secret in secrets.values():
-            REGISTRY.add(secret.get_secret_value())
-        self.redactor: Redactor = REGISTRY
-        self._renderer = Renderer()
-        self._templated = has_template(loaded.raw["changes"])
-
-    def targets(self) -> Iterator[Target]:
-        """Stream the targets in file order (the file is read again, not kept in memory)."""
-        return iter_targets(self.loaded)
-
-    def changes_for(self, target: Target, secret_references: bool = False) -> list[Change]:
-        """The job's changes with this target's variables and the secrets rendered in.
-
-        With ``secret_references`` a secret renders as ``{{ secrets.NAME }}`` (for plan files).
-        """
-        if not self._templated:
-            return list(self.job.changes)
-        secrets = {
-            k: (secret_reference(k) if secret_references else v.get_secret_value())
-            for k, v in self.secrets.items()
-        }
-        context = {**self.job.vars, **target.vars, "secrets": secrets}
-        rendered = self._renderer.render(self.loaded.raw["changes"], context)
-        return _CHANGES.validate_python(rendered)
-
-
-def prepare(loaded: LoadedJob) -> PreparedJob:
-    """Read the secrets and check every target; raise one :class:`InputError` listing problems."""
-    problems: list[tuple[int | None, str]] = []
-    secrets = _read_secrets(loaded, problems)
-    problems += _check_resource(loaded) + _check_contradictions(loaded)
-    if problems:
-        raise InputError("invalid job", loaded.path, problems=problems)
-    prepared = PreparedJob(loaded, secrets, 0)
-    count = _check_targets(prepared)
-    prepared.target_count = count
-    return prepared
-
-
-def _read_secrets(
-    loaded: LoadedJob, problems: list[tuple[int | None, str]]
-) -> dict[str, SecretStr]:
-    values: dict[str, SecretStr] = {}
-    for name, source in loaded.job.secrets.items():
-        try:
-            values[name] = source.read(loaded.base_dir)
-        except ValueError as exc:
-            problems.append((loaded.lines.line(("secrets", name)), f"secret {name!r}: {exc}"))
-    return values
-
-
-def _check_resource(loaded: LoadedJob) -> list[tuple[int | None, str]]:
-    problems: list[tuple[int | None, str]] = []
-    resource = loaded.job.resource
-    for index, change in enumerate(loaded.job.changes):
-        kind = kind_of(change)
-        wrong = (kind in FLOW_ONLY and resource != "flows") or (
-            kind in CONNECTION_ONLY and resource != "connections"
-        )
-        if wrong:
-            message = f"changes.{index}: {kind} does not apply to resource {resource!r}"
-            problems.append((loaded.lines.line(("changes", index)), message))
-    return problems
-
-
-def _check_contradictions(loaded: LoadedJob) -> list[tuple[int | None, str]]:
-    pairs = {"add_segment": "remove_segment", "add_profile_attribute": "remove_profile_attribute"}
-    keys = {
-        "add_segment": "id",
-        "remove_segment": "id",
-        "add_profile_attribute": "path",
-        "remove_profile_attribute": "path",
-    }
-    seen: dict[tuple[str, str], int] = {}
-    problems: list[tuple[int | None, str]] = []
-    for index, change in enumerate(loaded.job.changes):
-        kind = kind_of(change)
-        if kind not in keys:
-            continue
-        value = getattr(spec_of(change), keys[kind])
-        seen[(kind, value)] = index
-        for add, remove in pairs.items():
-            other = remove if kind == add else add if kind == remove else None
-            if other and (other, value) in seen:
-                message = f"changes.{index}: {kind} {value!r} contradicts changes.{seen[(other, value)]} ({other})"
-                problems.append((loaded.lines.line(("changes", index)), message))
-    return problems
-
-
-def _check_targets(prepared: PreparedJob) -> int:
-    problems: list[tuple[int | None, str]] = []
-    seen: dict[str, str] = {}
-    count = 0
-    for target in prepared.targets():
-        count += 1
-        where = f"{target.source}:{target.line}"
-        if target.id in seen:
-            problems.append(
-                (target.line, f"duplicate target id {target.id!r} (first at {seen[target.id]})")
-            )
-        else:
-            seen[target.id] = where
-        problems += _render_problems(prepared, target)
-        if len(problems) >= 20:
-            break
-    if problems:
-        raise InputError("invalid targets", prepared.loaded.path, problems=problems)
-    if count == 0:
-        raise InputError(
-            "the job lists no targets",
-            prepared.loaded.path,
-            prepared.loaded.lines.line(("targets",)),
-        )
-    return count
-
-
-def _render_problems(prepared: PreparedJob, target: Target) -> list[tuple[int | None, str]]:
-    line = prepared.loaded.lines.line(("changes",))
-    try:
-        prepared.changes_for(target)
-    except TemplateError as exc:
-        return [(line, f"target {target.id}: {exc}")]
-    except ValidationError as exc:
-        found = _problems(exc, prepared.loaded.lines, ("changes",))
-        return [(ln, f"target {target.id}: after rendering, {msg}") for ln, msg in found]
-    return []
-
-
 def iter_targets(loaded: LoadedJob) -> Iterator[Target]:
     """Yield the job's targets: inline, from CSV (an ``id`` column) or from a text file."""
     targets = loaded.job.targets
+    if isinstance(targets, TargetsQuery):
+        return  # resolved when the run starts (PreparedJob.resolve_targets)
     if not isinstance(targets, TargetsFile):
         for index, item in enumerate(targets):
             line = loaded.lines.line(("targets", index))

@@ -73,11 +73,21 @@ def plan(doc: Doc, changes: Sequence[BaseModel]) -> list[Op]:
     return ops
 
 
+def state_action(doc: Doc, changes: Sequence[BaseModel]) -> str | None:
+    """``enable`` or ``disable`` when a ``set_state`` change wants another state, else None."""
+    wanted = [spec_of(c) for c in changes if kind_of(c) == "set_state"]
+    if not wanted or doc.get("state") == wanted[-1]:
+        return None
+    return "enable" if wanted[-1] == "enabled" else "disable"
+
+
 def _plan_change(doc: Doc, change: BaseModel) -> tuple[list[Op], list[_Removal]]:
     spec = spec_of(change)
     kind = kind_of(change)
     if kind == "patch":
         return [_raw(op) for op in spec], []
+    if kind == "set_state":
+        return [], []  # not a JSON Patch: the engine calls the flow action endpoint
     planner = _PLANNERS[type(spec)]
     return planner(doc, spec)
 

@@ -8,6 +8,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,14 +18,17 @@ import structlog
 from pydantic import SecretStr
 
 from bulkflow import __version__
+from bulkflow.attempt import EngineOptions, count_retry
 from bulkflow.auth import ImsTokens, StaticToken, TokenSource
 from bulkflow.changes import kind_of, spec_of
 from bulkflow.client import FlowClient
 from bulkflow.config import Settings
-from bulkflow.engine import Engine, EngineOptions, Observer, Summary, count_retry
+from bulkflow.engine import Engine, Observer, Summary
 from bulkflow.errors import InputError
-from bulkflow.jobfile import PreparedJob
 from bulkflow.pacing import Pacer
+from bulkflow.prefetch import BATCH_SIZE
+from bulkflow.prepare import PreparedJob
+from bulkflow.query import Selected, run_query
 from bulkflow.resultlog import LogScan, ResultLog, utc_now
 from bulkflow.retry import RetryPolicy
 from bulkflow.savedplan import PlanRecorder
@@ -165,7 +169,10 @@ async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Sett
     from bulkflow.sim import SimConfig, Simulator  # the server side, only for --sim
 
     sandbox = job.job.sandbox or "prod"
-    async with Simulator(SimConfig(sandbox=sandbox)) as sim:
+    # A query job names no ids: give the query a few hundred generated resources to select from.
+    generated = 300 if job.query is not None else 0
+    config = SimConfig(sandbox=sandbox, flows=generated, connections=generated // 10)
+    async with Simulator(config) as sim:
         shape = _shape(job)
         for target in job.targets():
             sim.store.ensure(job.job.resource, target.id, shape)
@@ -219,11 +226,14 @@ async def execute(
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = await _client(session, settings, job, plan, control)
+        resolved = await resolve_query(job, client, plan)
         with ResultLog(plan.log_path) as sink:
             started = header(job, plan) | {
                 "skipped": len(skip),
                 "torn_lines_closed": sink.torn_closed,
             }
+            if resolved is not None:
+                started["resolved_targets"] = resolved
             sink.write(started)
             log.info("run.started", **{k: v for k, v in started.items() if k != "type"})
             engine = control.engine = Engine(
@@ -265,6 +275,38 @@ def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) 
     log.info("run.summary", **{k: v for k, v in final.items() if k != "type"})
 
 
+async def resolve_query(job: PreparedJob, client: FlowClient, plan: RunPlan) -> list[str] | None:
+    """For a query job, the ids to work on: asked of the service, or taken from the log.
+
+    A resume (or retry, or apply) keeps to the set the first run resolved, even if the query
+    would now answer differently.
+    """
+    query = job.query
+    if query is None:
+        return None
+    recorded = recorded_targets(plan.log_path) if plan.resume else None
+    if plan.only is not None:
+        ids = sorted(plan.only)
+    elif recorded is not None:
+        ids = recorded
+    else:
+        selected = await run_query(client, job.job.resource, query.property, query.limit)
+        ids = [item.id for item in selected]
+    log.info("run.targets_resolved", targets=len(ids), from_log=recorded is not None)
+    job.use_targets([Target(target_id, {}, "query", None) for target_id in ids])
+    return ids
+
+
+def recorded_targets(log_path: Path) -> list[str] | None:
+    """The ids the first run of a query job recorded in its log, if any."""
+    if not log_path.exists():
+        return None
+    for record in LogScan(log_path):
+        if record.get("type") == "run" and isinstance(record.get("resolved_targets"), list):
+            return [str(i) for i in record["resolved_targets"]]
+    return None
+
+
 def _skipped(job: PreparedJob, plan: RunPlan) -> set[str]:
     if not (plan.resume and plan.log_path.exists()):
         return set()
@@ -282,3 +324,26 @@ def _tokens(session: aiohttp.ClientSession, settings: Settings, timeout_s: float
             "AEP_CLIENT_ID and AEP_ORG_ID must be set (or use --sim to try a job locally)"
         )
     return ImsTokens(session, settings, timeout_s=timeout_s)
+
+
+async def select_targets(
+    job: PreparedJob, settings: Settings, timeout_s: float = 30.0
+) -> list[Selected]:
+    """What a job would work on, with names and states, without changing anything."""
+    check_transport(settings)
+    async with aiohttp.ClientSession() as session:
+        tokens = _tokens(session, settings, timeout_s)
+        await tokens.token()
+        sandbox = job.job.sandbox or settings.sandbox
+        client = FlowClient(session, settings, tokens, sandbox, RetryPolicy(), timeout_s)
+        kind = job.job.resource
+        if job.query is not None:
+            return await run_query(client, kind, job.query.property, job.query.limit)
+        selected: list[Selected] = []
+        targets = job.targets()
+        while chunk := [t.id for t in islice(targets, BATCH_SIZE)]:
+            found = await client.get_many(kind, chunk)
+            for target_id in chunk:
+                doc = found.get(target_id, ({}, ""))[0]
+                selected.append(Selected(target_id, doc.get("name"), doc.get("state", "not found")))
+        return selected

@@ -17,7 +17,7 @@ import orjson
 from pydantic import SecretStr
 
 from bulkflow.errors import InputError
-from bulkflow.jobfile import PreparedJob
+from bulkflow.prepare import PreparedJob
 from bulkflow.resultlog import utc_now
 from bulkflow.secrets import secret_reference
 
@@ -31,12 +31,17 @@ class PlanRecorder:
         self.entries: list[dict[str, Any]] = []
 
     def add(
-        self, target_id: str, name: str | None, etag: str, ops: list[Any], changes: list[str]
+        self,
+        target_id: str,
+        name: str | None,
+        etag: str,
+        ops: list[Any],
+        changes: list[str],
+        action: str | None = None,
     ) -> None:
-        """Keep one target's plan."""
-        self.entries.append(
-            {"id": target_id, "name": name, "etag": etag, "ops": ops, "changes": changes}
-        )
+        """Keep one target's plan (``action``: a flow state change to make after the ops)."""
+        entry = {"id": target_id, "name": name, "etag": etag, "ops": ops, "changes": changes}
+        self.entries.append(entry | ({"action": action} if action else {}))
 
 
 def _digest(body: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ from pydantic import SecretStr
 
 from bulkflow.config import Settings
 from bulkflow.engine import EngineOptions, Summary
-from bulkflow.jobfile import PreparedJob, load_job, prepare
+from bulkflow.jobfile import load_job
+from bulkflow.prepare import PreparedJob, prepare
 from bulkflow.resultlog import read_log
 from bulkflow.runner import RunPlan, execute
 from bulkflow.sim import Simulator

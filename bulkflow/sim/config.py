@@ -53,6 +53,7 @@ class SimConfig(BaseModel):
     load: tuple[Path, ...] = ()
     faults: Faults = Faults()
     patch_status: Literal[200, 202] = 200
+    operation_s: float = Field(0.0, ge=0)  # how long lastOperation stays inProgress after a write
     strict_etag: bool = False
     token_ttl_s: float = Field(86399.0, gt=0)
     client_id: str | None = None

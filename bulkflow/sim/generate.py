@@ -46,7 +46,7 @@ PROFILE_ATTRIBUTES = (
     "homeAddress.city",
 )
 DESTINATION_SPECS = (
-    ("0b23e41a-cb4a-4321-a78f-3b654f5d7d97", "Batch file export"),  # the fixture's
+    ("0b23e41a-cb4a-4321-a78f-3b654f5d7d97", "Batch file"),  # the fixture's
     ("4fce964d-3f37-408f-9778-e597338a21ee", "Amazon S3"),  # illustrative
     ("64ef4b8b-a6e0-41b5-9677-3805d1ee5dd0", "SFTP"),  # illustrative
     ("6d6b59bf-fb58-4107-9064-4d246c0e5bb2", "Azure Blob"),  # illustrative

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class Store:
         self._docs: dict[str, dict[str, dict[str, Doc]]] = {}
         self.rival_writes: list[tuple[str, str]] = []
         self._recent: OrderedDict[tuple[str, str], Doc] = OrderedDict()
+        self._finishing: dict[tuple[str, str, str], float] = {}
 
     def docs(self, sandbox: str, kind: str) -> dict[str, Doc]:
         """The live mapping of id to document for one sandbox and kind."""
@@ -51,6 +53,8 @@ class Store:
         kept only once written, so 100,000 targets need no 100,000 documents in memory.
         """
         doc = self.docs(sandbox, kind).get(doc_id)
+        if doc is not None and self._finishing:
+            self._finish(sandbox, kind, doc)
         if doc is None and self.config.on_demand and sandbox == self.config.sandbox:
             key = (kind, doc_id)
             doc = self._recent.pop(key, None) or self.build(kind, doc_id)
@@ -59,6 +63,20 @@ class Store:
             if len(self._recent) > RECENT_ON_DEMAND:
                 self._recent.popitem(last=False)
         return doc
+
+    def _finish(self, sandbox: str, kind: str, doc: Doc) -> None:
+        """Complete a write's lastOperation once its time has come (Flow Service is async)."""
+        key = (sandbox, kind, doc["id"])
+        due = self._finishing.get(key)
+        if due is None or time.monotonic() < due:
+            return
+        del self._finishing[key]
+        doc["lastOperation"] |= {
+            "updated": _now(),
+            "percentCompleted": 100.0,
+            "status": {"value": "completed", "errors": []},
+        }
+        doc["updatedAt"] = doc["lastOperation"]["updated"]
 
     def writable(self, sandbox: str, kind: str, doc_id: str) -> Doc:
         """The document to be written, kept from now on (an on-demand one included)."""
@@ -175,14 +193,17 @@ class Store:
         now = _now()
         etag = generate.new_etag(self._rng)
         doc.update(etag=etag, version=etag, updatedAt=now, updatedBy=client, updatedClient=client)
+        delay = self.config.operation_s
         doc["lastOperation"] = {
             "started": now,
             "updated": now,
-            "percentCompleted": 100.0,
-            "status": {"value": "completed", "errors": []},
+            "percentCompleted": 0.0 if delay else 100.0,
+            "status": {"value": "inProgress" if delay else "completed", "errors": []},
             "ops": ops,
             "operation": operation,
         }
+        if delay:
+            self._finishing[(sandbox, kind, doc["id"])] = time.monotonic() + delay
         self.docs(sandbox, kind)[doc["id"]] = doc
         return etag
 

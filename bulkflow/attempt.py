@@ -1,0 +1,243 @@
+"""One target's path: fetch → plan → send (PATCH, then a state action) → verify → (412: again).
+
+:class:`TargetPath` holds the visible 412 re-plan loop; transport retries live below it in the
+client. A reviewed plan (``bulkflow apply``) is sent as it was planned; a 412 then means the
+target changed since the review and it ends ``stale`` unless re-planning is allowed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import jsonpointer
+import structlog
+
+from bulkflow.changes import ALWAYS_SENT, kind_of
+from bulkflow.client import FlowClient
+from bulkflow.errors import ConflictError, RetryableError, VerifyError
+from bulkflow.planner import Op, Pointer, plan, state_action
+from bulkflow.plantext import UNKNOWN, describe, short
+from bulkflow.prefetch import Prefetched
+from bulkflow.prepare import PreparedJob
+from bulkflow.savedplan import PlanRecorder, resolve_references
+from bulkflow.targets import Target
+
+log = structlog.get_logger("bulkflow.engine")
+IN_PROGRESS = frozenset(
+    {"inprogress", "in_progress", "queued", "scheduled", "pending", "processing"}
+)
+FAILED = frozenset({"failed", "partial_failure", "partial_success", "error"})
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How a run behaves.
+
+    Example::
+
+        EngineOptions(concurrency=32, max_conflict_retries=5, dry_run=False, verify=True)
+    """
+
+    concurrency: int = 16
+    max_conflict_retries: int = 5
+    dry_run: bool = False
+    conflict_backoff_s: float = 0.1
+    grace_s: float = 30.0
+    replan: bool = False
+    batch_fetch: bool = True
+    verify: bool = False
+    verify_timeout_s: float = 60.0
+
+
+@dataclass
+class Outcome:
+    """What one target's attempts have found so far."""
+
+    attempts: int = 0
+    conflicts: int = 0
+    retries: int = 0
+    name: str | None = None
+    etag_before: str | None = None
+    etag_after: str | None = None
+    ops: list[Op] = field(default_factory=list)
+    action: str | None = None
+    changes: list[str] = field(default_factory=list)
+    patch_unconfirmed: bool = False
+    note: dict[str, Any] | None = None
+
+
+current: contextvars.ContextVar[Outcome | None] = contextvars.ContextVar("outcome", default=None)
+
+
+def count_retry(_: RetryableError, __: float) -> None:
+    """Client retry hook: attribute a scheduled retry to the target being worked on."""
+    outcome = current.get()
+    if outcome is not None:
+        outcome.retries += 1
+
+
+class TargetPath:
+    """Runs the attempts for one target at a time (shared by all workers: it holds no state)."""
+
+    def __init__(
+        self,
+        job: PreparedJob,
+        client: FlowClient,
+        options: EngineOptions,
+        recorder: PlanRecorder | None = None,
+        planned: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.job = job
+        self.client = client
+        self.options = options
+        self.recorder = recorder
+        self.planned = planned
+        self.kind = job.job.resource
+
+    async def attempts(
+        self, target: Target, outcome: Outcome, prefetched: Prefetched | None
+    ) -> str:
+        """The target's final status; raises :class:`TargetError` when it fails."""
+        entry = self.planned.get(target.id) if self.planned is not None else None
+        if entry is not None:
+            status = await self._apply_saved(target, entry, outcome)
+            if status != "replan":
+                return status
+        status = await self._fetch_plan_send(target, outcome, prefetched)
+        if status == "updated" and self.options.verify:
+            await self._verify(target, outcome)
+        return status
+
+    async def _apply_saved(self, target: Target, entry: dict[str, Any], outcome: Outcome) -> str:
+        """Send a reviewed plan's operations with the etag it was made against."""
+        outcome.attempts += 1
+        outcome.name, outcome.etag_before = entry.get("name"), entry["etag"]
+        outcome.changes = list(entry.get("changes", []))
+        outcome.ops = resolve_references(entry["ops"], self.job.secrets)
+        outcome.action = entry.get("action")
+        try:
+            await self._send(target, entry["etag"], outcome)
+        except ConflictError:
+            outcome.conflicts += 1
+            log.info("target.stale", target=target.id, replan=self.options.replan)
+            if self.options.replan:
+                return "replan"
+            message = "changed since the plan was made (412); not applied. Review a new plan, or use --replan"
+            outcome.note = {"kind": "conflict", "status": 412, "message": message}
+            return "stale"
+        if self.options.verify:
+            await self._verify(target, outcome)
+        return "updated"
+
+    async def _fetch_plan_send(
+        self, target: Target, outcome: Outcome, prefetched: Prefetched | None
+    ) -> str:
+        """GET, plan, PATCH with If-Match; on 412 the visible re-plan loop."""
+        while True:
+            outcome.attempts += 1
+            doc, etag = prefetched or await self.client.get(self.kind, target.id)
+            prefetched = None  # a re-plan after 412 always reads the document afresh
+            self._plan(target, doc, etag, outcome)
+            if not outcome.ops and outcome.action is None:
+                return "updated" if outcome.patch_unconfirmed else "unchanged"
+            if self.options.dry_run:
+                if self.recorder is not None:
+                    self.recorder.add(
+                        target.id, outcome.name, etag, outcome.ops, outcome.changes, outcome.action
+                    )
+                return "planned"
+            try:
+                await self._send(target, etag, outcome)
+                return "updated"
+            except ConflictError:
+                await self._conflict(target, outcome)
+
+    def _plan(self, target: Target, doc: dict[str, Any], etag: str, outcome: Outcome) -> None:
+        changes = self.job.changes_for(target, secret_references=self.recorder is not None)
+        outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
+        outcome.etag_before = etag
+        outcome.ops = plan(doc, changes)
+        outcome.action = state_action(doc, changes) if self.kind == "flows" else None
+        outcome.changes = [describe(op, before(doc, op)) for op in outcome.ops]
+        if outcome.action is not None:
+            wanted = "enabled" if outcome.action == "enable" else "disabled"
+            outcome.changes.append(f"~ state: {short(doc.get('state'))} → {short(wanted)}")
+
+    async def _conflict(self, target: Target, outcome: Outcome) -> None:
+        outcome.conflicts += 1
+        limit = self.options.max_conflict_retries
+        log.info("target.conflict", target=target.id, conflicts=outcome.conflicts)
+        if outcome.conflicts > limit:
+            raise ConflictError(
+                f"the resource kept changing: 412 on {outcome.conflicts} attempts (max_conflict_retries={limit})",
+                412,
+            )
+        await anyio.sleep(random.uniform(0.5, 1.5) * self.options.conflict_backoff_s)
+
+    async def _send(self, target: Target, etag: str, outcome: Outcome) -> None:
+        """PATCH the ops (if any), then the state action (if any), each with If-Match."""
+        retries_before = outcome.retries
+        try:
+            if outcome.ops:
+                outcome.etag_after = await self.client.patch(
+                    self.kind, target.id, outcome.ops, etag
+                )
+                etag = outcome.etag_after or ""
+            if outcome.action is not None:
+                outcome.etag_after = await self.client.action(
+                    target.id, outcome.action, etag or None
+                )
+        except ConflictError:
+            # A 412 after a retried request may mean our own first try was applied; the re-plan
+            # then comes out empty, and the target is reported updated, not unchanged.
+            if outcome.retries > retries_before:
+                outcome.patch_unconfirmed = True
+            raise
+
+    async def _verify(self, target: Target, outcome: Outcome) -> None:
+        """Read the target back: its last operation must finish well and nothing be left to do."""
+        deadline = anyio.current_time() + self.options.verify_timeout_s
+        delay = 0.2
+        while True:
+            doc, _ = await self.client.get(self.kind, target.id)
+            status = str(
+                ((doc.get("lastOperation") or {}).get("status") or {}).get("value", "")
+            ).lower()
+            if status in IN_PROGRESS and anyio.current_time() + delay < deadline:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            _check_read_back(doc, status, self.job.changes_for(target), self.kind, self.options)
+            return
+
+
+def _check_read_back(
+    doc: dict[str, Any], status: str, changes: list[Any], kind: str, options: EngineOptions
+) -> None:
+    if status in IN_PROGRESS:
+        raise VerifyError(f"the update was still {status} after {options.verify_timeout_s:.0f}s")
+    if status in FAILED:
+        errors = ((doc.get("lastOperation") or {}).get("status") or {}).get("errors") or []
+        raise VerifyError(f"the service reports the update {status}: {short(errors)}")
+    checkable = [c for c in changes if kind_of(c) not in ALWAYS_SENT]  # secrets cannot be read back
+    leftover = plan(doc, checkable)
+    action = state_action(doc, changes) if kind == "flows" else None
+    if leftover or action:
+        lines = [describe(op, before(doc, op)) for op in leftover] + (
+            [f"state still {doc.get('state')}"] if action else []
+        )
+        raise VerifyError("the change did not stick; still to do: " + "; ".join(lines))
+
+
+def before(doc: Any, op: Op) -> Any:
+    """The value an op replaces or removes, read from the fetched document."""
+    if op["op"] not in ("replace", "remove"):
+        return UNKNOWN
+    try:
+        return Pointer(op["path"]).resolve(doc)
+    except jsonpointer.JsonPointerException:
+        return UNKNOWN

@@ -1,0 +1,176 @@
+"""A job ready to run: secrets read, every target checked, changes rendered per target.
+
+:func:`prepare` reads the secrets and walks every target once, rendering its changes, so
+duplicate ids, undefined names and missing secrets are all reported with file and line before
+the first request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import SecretStr, TypeAdapter, ValidationError
+
+from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
+from bulkflow.errors import InputError
+from bulkflow.jobfile import LoadedJob, QuerySpec, TargetsQuery, iter_targets, problems_of
+from bulkflow.secrets import REGISTRY, Redactor, secret_reference
+from bulkflow.targets import Target
+from bulkflow.templates import Renderer, TemplateError, has_template
+
+_CHANGES = TypeAdapter(list[Change])
+
+
+class PreparedJob:
+    """A job with its secrets read and every target's changes rendered once (checked)."""
+
+    def __init__(self, loaded: LoadedJob, secrets: dict[str, SecretStr], target_count: int) -> None:
+        self.loaded = loaded
+        self.job = loaded.job
+        self.secrets = secrets
+        self.target_count = target_count
+        for secret in secrets.values():
+            REGISTRY.add(secret.get_secret_value())
+        self.redactor: Redactor = REGISTRY
+        self._renderer = Renderer()
+        self._templated = has_template(loaded.raw["changes"])
+        self._resolved: list[Target] | None = None
+
+    @property
+    def query(self) -> QuerySpec | None:
+        """The query that picks the targets, when the job has one."""
+        targets = self.job.targets
+        return targets.query if isinstance(targets, TargetsQuery) else None
+
+    def use_targets(self, targets: list[Target]) -> None:
+        """The targets a query resolved to (or that a log recorded for it)."""
+        self._resolved = list(targets)
+        self.target_count = len(self._resolved)
+
+    def targets(self) -> Iterator[Target]:
+        """Stream the targets in file order (the file is read again, not kept in memory)."""
+        if self._resolved is not None:
+            return iter(self._resolved)
+        return iter_targets(self.loaded)
+
+    def changes_for(self, target: Target, secret_references: bool = False) -> list[Change]:
+        """The job's changes with this target's variables and the secrets rendered in.
+
+        With ``secret_references`` a secret renders as ``{{ secrets.NAME }}`` (for plan files).
+        """
+        if not self._templated:
+            return list(self.job.changes)
+        secrets = {
+            k: (secret_reference(k) if secret_references else v.get_secret_value())
+            for k, v in self.secrets.items()
+        }
+        context = {**self.job.vars, **target.vars, "secrets": secrets}
+        rendered = self._renderer.render(self.loaded.raw["changes"], context)
+        return _CHANGES.validate_python(rendered)
+
+
+def prepare(loaded: LoadedJob) -> PreparedJob:
+    """Read the secrets and check every target; raise one :class:`InputError` listing problems."""
+    problems: list[tuple[int | None, str]] = []
+    secrets = _read_secrets(loaded, problems)
+    problems += _check_resource(loaded) + _check_contradictions(loaded)
+    if problems:
+        raise InputError("invalid job", loaded.path, problems=problems)
+    prepared = PreparedJob(loaded, secrets, 0)
+    if prepared.query is not None:
+        # The targets are known only once the query runs; check the templates without them.
+        problems = _render_problems(prepared, Target("query-target", {}, "query", None))
+        if problems:
+            raise InputError("invalid job", loaded.path, problems=problems)
+        return prepared
+    prepared.target_count = _check_targets(prepared)
+    return prepared
+
+
+def _read_secrets(
+    loaded: LoadedJob, problems: list[tuple[int | None, str]]
+) -> dict[str, SecretStr]:
+    values: dict[str, SecretStr] = {}
+    for name, source in loaded.job.secrets.items():
+        try:
+            values[name] = source.read(loaded.base_dir)
+        except ValueError as exc:
+            problems.append((loaded.lines.line(("secrets", name)), f"secret {name!r}: {exc}"))
+    return values
+
+
+def _check_resource(loaded: LoadedJob) -> list[tuple[int | None, str]]:
+    problems: list[tuple[int | None, str]] = []
+    resource = loaded.job.resource
+    for index, change in enumerate(loaded.job.changes):
+        kind = kind_of(change)
+        wrong = (kind in FLOW_ONLY and resource != "flows") or (
+            kind in CONNECTION_ONLY and resource != "connections"
+        )
+        if wrong:
+            message = f"changes.{index}: {kind} does not apply to resource {resource!r}"
+            problems.append((loaded.lines.line(("changes", index)), message))
+    return problems
+
+
+def _check_contradictions(loaded: LoadedJob) -> list[tuple[int | None, str]]:
+    pairs = {"add_segment": "remove_segment", "add_profile_attribute": "remove_profile_attribute"}
+    keys = {
+        "add_segment": "id",
+        "remove_segment": "id",
+        "add_profile_attribute": "path",
+        "remove_profile_attribute": "path",
+    }
+    seen: dict[tuple[str, str], int] = {}
+    problems: list[tuple[int | None, str]] = []
+    for index, change in enumerate(loaded.job.changes):
+        kind = kind_of(change)
+        if kind not in keys:
+            continue
+        value = getattr(spec_of(change), keys[kind])
+        seen[(kind, value)] = index
+        for add, remove in pairs.items():
+            other = remove if kind == add else add if kind == remove else None
+            if other and (other, value) in seen:
+                message = f"changes.{index}: {kind} {value!r} contradicts changes.{seen[(other, value)]} ({other})"
+                problems.append((loaded.lines.line(("changes", index)), message))
+    return problems
+
+
+def _check_targets(prepared: PreparedJob) -> int:
+    problems: list[tuple[int | None, str]] = []
+    seen: dict[str, str] = {}
+    count = 0
+    for target in prepared.targets():
+        count += 1
+        where = f"{target.source}:{target.line}"
+        if target.id in seen:
+            problems.append(
+                (target.line, f"duplicate target id {target.id!r} (first at {seen[target.id]})")
+            )
+        else:
+            seen[target.id] = where
+        problems += _render_problems(prepared, target)
+        if len(problems) >= 20:
+            break
+    if problems:
+        raise InputError("invalid targets", prepared.loaded.path, problems=problems)
+    if count == 0:
+        raise InputError(
+            "the job lists no targets",
+            prepared.loaded.path,
+            prepared.loaded.lines.line(("targets",)),
+        )
+    return count
+
+
+def _render_problems(prepared: PreparedJob, target: Target) -> list[tuple[int | None, str]]:
+    line = prepared.loaded.lines.line(("changes",))
+    try:
+        prepared.changes_for(target)
+    except TemplateError as exc:
+        return [(line, f"target {target.id}: {exc}")]
+    except ValidationError as exc:
+        found = problems_of(exc, prepared.loaded.lines, ("changes",))
+        return [(ln, f"target {target.id}: after rendering, {msg}") for ln, msg in found]
+    return []

@@ -1,0 +1,69 @@
+"""Targets picked by query: the list endpoints' ``property=`` filters, followed across pages.
+
+``targets: {query: {property: [...], limit: N}}`` selects every resource matching all the
+filters (repeated filters are ANDed; ``a,b`` after ``==`` means any of; dotted paths, ``[]``
+walks arrays), at most ``limit`` of them. The run records the ids it resolved in its log's
+header, so a resume works on the same set even if the query would now answer differently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bulkflow.client import FlowClient, continuation_token
+from bulkflow.targets import Target
+
+FILTER = re.compile(r"^[A-Za-z_][\w.\[\]]*\s*(==|!=|>=|<=|>|<|~)\s*\S.*$")
+PAGE_SIZE = 100
+
+
+def check_filter(text: str) -> str:
+    """Accept ``path OP value`` (the service checks the field names)."""
+    if not FILTER.match(text):
+        raise ValueError(
+            f"{text!r} is not a property filter: write <path><operator><value>, e.g. "
+            "'inheritedAttributes.properties.isDestinationFlow==true'"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One resource a query selected, with what a person checks before a run."""
+
+    id: str
+    name: str | None
+    state: str | None
+
+    def target(self) -> Target:
+        """As a target of the run."""
+        return Target(self.id, {}, "query", None)
+
+
+async def run_query(
+    client: FlowClient, kind: str, filters: list[str], limit: int | None
+) -> list[Selected]:
+    """Every resource matching ``filters``, page by page, at most ``limit``."""
+    params = [("property", f) for f in filters] + [("limit", str(PAGE_SIZE))]
+    selected: list[Selected] = []
+    page = await client.list_page(kind, params)
+    while True:
+        for doc in page.get("items") or ():
+            if limit is not None and len(selected) >= limit:
+                return selected
+            selected.append(_selected(doc))
+        token = continuation_token(page)
+        if token is None:
+            return selected
+        page = await client.list_page(kind, [("continuationToken", token)])
+
+
+def _selected(doc: dict[str, Any]) -> Selected:
+    name, state = doc.get("name"), doc.get("state")
+    return Selected(
+        str(doc["id"]),
+        name if isinstance(name, str) else None,
+        state if isinstance(state, str) else None,
+    )
