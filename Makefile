@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/bulkflow run jobs/q4-segment-rollout.yaml --sim --log runs/demo.jsonl
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 sim: $(STAMP)
 	$(BIN)/bulkflow sim --flows 1000 --connections 50

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
+from benchmarks import sim_throughput
 from benchmarks.common import BULKFLOW, ROOT, SimProcess, machine, sim_process, write_section
 
 ROLLOUT = """version: 1
@@ -263,6 +264,7 @@ def _row(label: str, m: Measured, ratio: str, target: str) -> str:
 
 def main() -> None:
     """Run every scenario, print the table and write it to RESULTS.md."""
+    sim_throughput.main()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         rows = scenario_latency(work) + scenario_overhead(work) + scenario_memory(work)

@@ -49,12 +49,16 @@ async def _ids(
     return ids
 
 
-async def measure(sim: SimProcess) -> tuple[float, float]:
+async def measure(sim: SimProcess, on_demand: bool = False) -> tuple[float, float]:
     """Requests per second for GETs alone and for GET+PATCH pairs."""
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
         headers = await _token(session, sim)
-        ids = await _ids(session, sim, headers)
+        ids = (
+            [f"od-{n:06d}" for n in range(REQUESTS)]
+            if on_demand
+            else await _ids(session, sim, headers)
+        )
         get_rps = await _run(session, sim, headers, ids, patch=False)
         pair_rps = await _run(session, sim, headers, ids, patch=True)
     return get_rps, pair_rps
@@ -94,6 +98,8 @@ def main() -> None:
     with sim_process("--flows", str(FLOWS)) as sim:
         startup_s = sim.startup_s
         get_rps, pair_rps = asyncio.run(measure(sim))
+    with sim_process("--on-demand") as sim:
+        _, demand_rps = asyncio.run(measure(sim, on_demand=True))
     body = f"""
 Machine: {machine()}. Command: `.venv/bin/python -m benchmarks.sim_throughput`.
 
@@ -102,9 +108,12 @@ Machine: {machine()}. Command: `.venv/bin/python -m benchmarks.sim_throughput`.
 | `bulkflow sim --flows {FLOWS}`: process start to listening | {startup_s:.2f} s |
 | GET /flows/{{id}}, bare aiohttp client, {CONCURRENCY} in flight, zero latency | {get_rps:,.0f} requests/s |
 | GET + PATCH(If-Match) pairs, same client | {pair_rps:,.0f} requests/s |
+| the same with `--on-demand` documents (as the engine benchmarks use) | {demand_rps:,.0f} requests/s |
 
-The simulator runs in its own process on one core; a client that needs fewer requests per second
-than this is not limited by it.
+The simulator runs in its own process on one core, the bare client on the other; a client that
+needs fewer requests per second than this is not limited by the simulator's throughput. With a
+latency, the simulator sleeps half of it before handling a request and the rest after, counted
+from arrival, so its own handling time does not add to the latency clients see.
 """
     print(body)
     write_section("Simulator throughput", body)

@@ -82,6 +82,25 @@ def _delay(policy: RetryPolicy, exc: BaseException | None, attempt: int) -> floa
     return float(backoff(_Attempt(attempt)))  # type: ignore[arg-type]
 
 
+def _announce(
+    exc: RetryableError,
+    attempt: int,
+    delay: float,
+    on_retry: Callable[[RetryableError, float], None] | None,
+    context: dict[str, object],
+) -> None:
+    log.info(
+        "target.retry_scheduled",
+        attempt=attempt,
+        status=exc.status,
+        reason=exc.kind,
+        wait_s=round(delay, 3),
+        **context,
+    )
+    if on_retry is not None:
+        on_retry(exc, delay)
+
+
 async def with_retries(
     call: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
@@ -100,32 +119,22 @@ async def with_retries(
         if policy.max_attempts <= 1:
             raise
         first = exc
-
-    def scheduled(exc: RetryableError, attempt: int, delay: float) -> None:
-        log.info(
-            "target.retry_scheduled",
-            attempt=attempt,
-            status=exc.status,
-            reason=exc.kind,
-            wait_s=round(delay, 3),
-            **context,
-        )
-        if on_retry is not None:
-            on_retry(exc, delay)
+    delay = _delay(policy, first, 1)
+    _announce(first, 1, delay, on_retry, context)
+    await anyio.sleep(delay)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetryableError):
-            scheduled(exc, state.attempt_number + 1, state.upcoming_sleep)
+            _announce(exc, state.attempt_number + 1, state.upcoming_sleep, on_retry, context)
 
-    delay = _delay(policy, first, 1)
-    scheduled(first, 1, delay)
-    await anyio.sleep(delay)
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return _delay(policy, exc, state.attempt_number + 1)
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.max_attempts - 1),
-        wait=lambda state: _delay(
-            policy, state.outcome.exception() if state.outcome else None, state.attempt_number + 1
-        ),
+        wait=wait,
         retry=retry_if_exception_type(RetryableError),
         before_sleep=before_sleep,
         reraise=True,
