@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BULKFLOW = [sys.executable, "-m", "bulkflow"]
@@ -73,3 +75,21 @@ def write_section(title: str, body: str) -> None:
     section = f"\n## {title}\n\n{body.strip()}\n"
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text + section
     RESULTS.write_text(text)
+
+
+async def bench_headers(session: aiohttp.ClientSession, sim: SimProcess) -> dict[str, str]:
+    """A token from the simulator's IMS and the headers every Flow Service call needs."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "bench",
+        "client_secret": "x",
+        "scope": "s",
+    }
+    async with session.post(sim.ims_url, data=form) as resp:
+        token = (await resp.json())["access_token"]
+    return {
+        "Authorization": f"Bearer {token}",
+        "x-api-key": "bench",
+        "x-gw-ims-org-id": "BENCH@AdobeOrg",
+        "x-sandbox-name": "prod",
+    }

@@ -21,7 +21,15 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks import sim_throughput
-from benchmarks.common import BULKFLOW, ROOT, SimProcess, machine, sim_process, write_section
+from benchmarks.common import (
+    BULKFLOW,
+    ROOT,
+    SimProcess,
+    bench_headers,
+    machine,
+    sim_process,
+    write_section,
+)
 
 ROLLOUT = """version: 1
 name: bench-{name}
@@ -103,20 +111,7 @@ async def bare_loop(sim: SimProcess, prefix: str, count: int, concurrency: int) 
     """GET + PATCH(If-Match) per flow with a bare aiohttp client; flows per second."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": "bench",
-            "client_secret": "x",
-            "scope": "s",
-        }
-        async with session.post(sim.ims_url, data=form) as resp:
-            token = (await resp.json())["access_token"]
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": "bench",
-            "x-gw-ims-org-id": "B",
-            "x-sandbox-name": "prod",
-        }
+        headers = await bench_headers(session, sim)
         ids = iter(range(count))
         ops = b'[{"op":"replace","path":"/description","value":"bare"}]'
 

@@ -11,28 +11,11 @@ import time
 
 import aiohttp
 
-from benchmarks.common import SimProcess, machine, sim_process, write_section
+from benchmarks.common import SimProcess, bench_headers, machine, sim_process, write_section
 
 FLOWS = 1000
 CONCURRENCY = 64
 REQUESTS = 20_000
-
-
-async def _token(session: aiohttp.ClientSession, sim: SimProcess) -> dict[str, str]:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": "bench",
-        "client_secret": "x",
-        "scope": "s",
-    }
-    async with session.post(sim.ims_url, data=form) as resp:
-        token = (await resp.json())["access_token"]
-    return {
-        "Authorization": f"Bearer {token}",
-        "x-api-key": "bench",
-        "x-gw-ims-org-id": "BENCH@AdobeOrg",
-        "x-sandbox-name": "prod",
-    }
 
 
 async def _ids(
@@ -53,7 +36,7 @@ async def measure(sim: SimProcess, on_demand: bool = False) -> tuple[float, floa
     """Requests per second for GETs alone and for GET+PATCH pairs."""
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
-        headers = await _token(session, sim)
+        headers = await bench_headers(session, sim)
         ids = (
             [f"od-{n:06d}" for n in range(REQUESTS)]
             if on_demand

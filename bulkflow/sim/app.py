@@ -28,25 +28,29 @@ from bulkflow.sim.store import PatchRejected, Store
 BASE = "/data/foundation/flowservice"
 MAX_LIMIT = 100
 DEFAULT_ORDER = ("-updatedAt",)
+_COMMON_FIELDS = [
+    "id",
+    "createdAt",
+    "updatedAt",
+    "createdBy",
+    "updatedBy",
+    "createdClient",
+    "updatedClient",
+    "sandboxId",
+    "sandboxName",
+    "imsOrgId",
+    "name",
+    "description",
+    "state",
+    "version",
+    "etag",
+]
+# The top-level properties of FlowItemDTO and ConnectionItemDTO: a filter on any other is a 400.
 KNOWN_FIELDS = {
     "flows": frozenset(
         [
-            "id",
-            "createdAt",
-            "updatedAt",
-            "createdBy",
-            "updatedBy",
-            "createdClient",
-            "updatedClient",
-            "sandboxId",
-            "sandboxName",
-            "imsOrgId",
-            "name",
-            "description",
+            *_COMMON_FIELDS,
             "flowSpec",
-            "state",
-            "version",
-            "etag",
             "sourceConnectionIds",
             "targetConnectionIds",
             "inheritedAttributes",
@@ -57,27 +61,7 @@ KNOWN_FIELDS = {
             "lastRunDetails",
         ]
     ),
-    "connections": frozenset(
-        [
-            "id",
-            "createdAt",
-            "updatedAt",
-            "createdBy",
-            "updatedBy",
-            "createdClient",
-            "updatedClient",
-            "sandboxId",
-            "sandboxName",
-            "imsOrgId",
-            "name",
-            "description",
-            "connectionSpec",
-            "state",
-            "auth",
-            "version",
-            "etag",
-        ]
-    ),
+    "connections": frozenset([*_COMMON_FIELDS, "connectionSpec", "auth"]),
 }
 RETRY_AFTER = web.RequestKey("retry_after_s", float)
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
