@@ -17,9 +17,7 @@ def main() -> int:
     """Measure the command after ``--``."""
     argv = sys.argv[sys.argv.index("--") + 1 :]
     started = time.perf_counter()
-    done = subprocess.run(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
-    )
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
@@ -30,6 +28,7 @@ def main() -> int:
                 "user_s": usage.ru_utime,
                 "sys_s": usage.ru_stime,
                 "maxrss_mb": usage.ru_maxrss / 1024,
+                "stdout": done.stdout[-2000:],
                 "stderr": done.stderr[-2000:],
             }
         )

@@ -8,6 +8,7 @@ list after ``==`` means any of; repeated ``property`` parameters are ANDed.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ class Filter:
     op: str
     values: tuple[str, ...]
 
+    @functools.cached_property
+    def _value_set(self) -> frozenset[str]:
+        return frozenset(self.values)
+
     def matches(self, doc: Doc) -> bool:
         """True when any value the path reaches satisfies the condition."""
         found = list(resolve(doc, self.path))
@@ -48,6 +53,8 @@ class Filter:
 
     def _test(self, actual: Any) -> bool:
         if self.op == "==":
+            if isinstance(actual, str):  # the common case, and id==a,b,… lists of 100
+                return actual in self._value_set
             return any(_equals(actual, value) for value in self.values)
         if self.op == "~":
             return isinstance(actual, str) and self.values[0] in actual
