@@ -29,6 +29,7 @@ from bulkflow.savedplan import PlanRecorder
 from bulkflow.targets import Target
 
 log = structlog.get_logger("bulkflow.engine")
+KEPT_FAILURES = 1000  # for the summary; the result log has every one
 
 
 class Observer(Protocol):
@@ -151,7 +152,7 @@ class Engine:
         self.summary.counts[record["status"]] += 1
         self.summary.conflicts += record["conflicts"]
         self.summary.retries += record["retries"]
-        if record["status"] in ("failed", "stale"):
+        if record["status"] in ("failed", "stale") and len(self.summary.failed) < KEPT_FAILURES:
             self.summary.failed.append({"id": record["id"], "error": record["error"]})
         if self.observer is not None:
             self.observer.target_done(record)

@@ -151,7 +151,8 @@ def print_summary(
 
 
 def _print_failures(summary: Summary, console: Console, retry_argv: list[str] | None) -> None:
-    console.print(f"[bold red]Failed targets ({len(summary.failed)})[/bold red]")
+    total = summary.counts.get("failed", 0) + summary.counts.get("stale", 0)
+    console.print(f"[bold red]Failed or stale targets ({total})[/bold red]")
     failures = Table(show_edge=False)
     failures.add_column("id")
     failures.add_column("kind")
@@ -160,8 +161,8 @@ def _print_failures(summary: Summary, console: Console, retry_argv: list[str] | 
         error = item["error"] or {}
         failures.add_row(item["id"], str(error.get("kind")), str(error.get("message")))
     console.print(failures)
-    if len(summary.failed) > SHOWN_FAILURES:
-        console.print(f"... and {len(summary.failed) - SHOWN_FAILURES} more in the result log.")
+    if total > SHOWN_FAILURES:
+        console.print(f"... and {total - SHOWN_FAILURES} more in the result log.")
     if retry_argv:
         console.print("Retry the failed targets with:")
         console.print("  " + shlex.join(retry_argv), markup=False, highlight=False)
