@@ -34,6 +34,8 @@ from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
 
 Doc = dict[str, Any]
 log = structlog.get_logger("bulkflow.client")
+# FLOW-1420/1421/1422-400: "the current state … cannot be transitioned" (updating, disabling…).
+BUSY_CODES = frozenset({"1420", "1421", "1422"})
 MESSAGE_FIELDS = ("errorMessage", "detail", "message", "error_description", "title", "error")
 
 
@@ -214,6 +216,9 @@ class FlowClient:
             return ApiError(message, status, "not_found")
         if status == 412:
             return ConflictError(message, status)
+        if status == 400 and _flow_code(raw) in BUSY_CODES:
+            # The resource is still applying an earlier operation: wait and send again.
+            return RetryableError(message, status, "http")
         if status == 429 or status >= 500:
             wait = parse_retry_after(retry_after)
             if wait is not None and wait > self._policy.max_retry_after_s:
@@ -251,3 +256,12 @@ def continuation_token(page: Doc) -> str | None:
     if not isinstance(href, str) or "continuationToken=" not in href:
         return None
     return unquote(href.split("continuationToken=", 1)[1].split("&", 1)[0])
+
+
+def _flow_code(raw: bytes) -> str | None:
+    """The code of a FLOW error envelope (``…/FLOW-1421-400`` → ``1421``)."""
+    body = _decode(raw)
+    kind = body.get("type") if isinstance(body, dict) else None
+    if not isinstance(kind, str) or "/FLOW-" not in kind:
+        return None
+    return kind.rsplit("/FLOW-", 1)[1].split("-", 1)[0]

@@ -176,3 +176,20 @@ async def test_set_state_with_patch_sends_both(make_sim: SimFactory, tmp_path: P
     assert doc["state"] == "disabled"
     assert NEW in str(doc["transformations"])
     assert records[0]["etag_after"] == doc["etag"]
+
+
+async def test_patch_while_operation_in_progress_is_retried(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """A second write while the first is still applying gets 400 FLOW-1421; it is retried."""
+    sim = await make_sim(operation_s=0.4)
+    await run_job(sim, tmp_path, job_body([DEST_FLOW], [{"add_segment": {"id": NEW}}]))
+    _, records = await run_job(
+        sim,
+        tmp_path,
+        job_body([DEST_FLOW], [{"set": {"path": "/name", "value": "n"}}]),
+        log_name="b.jsonl",
+    )
+    assert records[0]["status"] == "updated"
+    assert records[0]["retries"] >= 1
+    assert sim.stats.count("PATCH", 400) >= 1

@@ -192,6 +192,9 @@ class FlowServiceApp:
         current = self.store.writable(sandbox, kind, doc_id)["etag"]
         if not self._etag_matches(if_match, current):
             return errors.version_mismatch(if_match, current, doc_id)
+        if self.store.busy(sandbox, kind, doc_id):
+            message = "The current state updating cannot be transitioned."
+            return errors.bad_request(1421, "Invalid state transition", message)
         try:
             etag = self.store.patch(
                 sandbox, kind, doc_id, ops, request[CLIENT], apply=not self.faults.ignore_patch()

@@ -64,6 +64,11 @@ class Store:
                 self._recent.popitem(last=False)
         return doc
 
+    def busy(self, sandbox: str, kind: str, doc_id: str) -> bool:
+        """Whether the last write's operation is still in progress (a new write gets 1421)."""
+        doc = self.get(sandbox, kind, doc_id)
+        return doc is not None and (sandbox, kind, doc_id) in self._finishing
+
     def _finish(self, sandbox: str, kind: str, doc: Doc) -> None:
         """Complete a write's lastOperation once its time has come (Flow Service is async)."""
         key = (sandbox, kind, doc["id"])
