@@ -18,11 +18,17 @@ A failed target is data (a log record), never an exception escaping a worker.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
 class BulkflowError(Exception):
     """Root of every error bulkflow raises on purpose."""
+
+
+#: ``(line, message)``, or ``(line, message, file)`` when the problem is in another file than
+#: the error's own (a targets CSV named by the job file, say).
+Problem = tuple[int | None, str] | tuple[int | None, str, str]
 
 
 class InputError(BulkflowError):
@@ -36,20 +42,22 @@ class InputError(BulkflowError):
         message: str,
         path: Path | str | None = None,
         line: int | None = None,
-        problems: list[tuple[int | None, str]] | None = None,
+        problems: Sequence[Problem] | None = None,
     ):
         self.path = path
-        self.problems = problems or [(line, message)]
-        self.line, self.message = self.problems[0]
+        self.problems: list[Problem] = list(problems or [(line, message)])
+        self.line, self.message = self.problems[0][0], self.problems[0][1]
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return "\n".join(self._where(line) + text for line, text in self.problems)
+        return "\n".join(self._where(p) + p[1] for p in self.problems)
 
-    def _where(self, line: int | None) -> str:
-        if self.path is None:
+    def _where(self, problem: Problem) -> str:
+        path = problem[2] if len(problem) > 2 else self.path
+        if path is None:
             return ""
-        return f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        line = problem[0]
+        return f"{path}:{line}: " if line is not None else f"{path}: "
 
 
 class AuthError(BulkflowError):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
-from bulkflow.errors import InputError
+from bulkflow.errors import InputError, Problem
 from bulkflow.jobfile import LoadedJob, QuerySpec, TargetsQuery, iter_targets, problems_of
 from bulkflow.secrets import REGISTRY, Redactor, secret_reference
 from bulkflow.targets import Target
@@ -138,30 +138,46 @@ def _check_contradictions(loaded: LoadedJob) -> list[tuple[int | None, str]]:
 
 
 def _check_targets(prepared: PreparedJob) -> int:
-    problems: list[tuple[int | None, str]] = []
-    seen: dict[str, str] = {}
+    """Walk every target once: duplicates and template problems; returns how many there are.
+
+    Only the ids are kept (as a set), so a 100,000-line targets file costs a few MB; where a
+    duplicate was first listed is found by a second pass, only when there is one.
+    """
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    duplicates: list[Target] = []
     count = 0
     for target in prepared.targets():
         count += 1
-        where = f"{target.source}:{target.line}"
         if target.id in seen:
-            problems.append(
-                (target.line, f"duplicate target id {target.id!r} (first at {seen[target.id]})")
-            )
-        else:
-            seen[target.id] = where
+            duplicates.append(target)
+        seen.add(target.id)
         problems += _render_problems(prepared, target)
-        if len(problems) >= 20:
+        if len(problems) + len(duplicates) >= 20:
             break
+    problems += _duplicate_problems(prepared, duplicates)
     if problems:
         raise InputError("invalid targets", prepared.loaded.path, problems=problems)
     if count == 0:
-        raise InputError(
-            "the job lists no targets",
-            prepared.loaded.path,
-            prepared.loaded.lines.line(("targets",)),
-        )
+        where = prepared.loaded.lines.line(("targets",))
+        raise InputError("the job lists no targets", prepared.loaded.path, where)
     return count
+
+
+def _duplicate_problems(prepared: PreparedJob, duplicates: list[Target]) -> list[Problem]:
+    if not duplicates:
+        return []
+    first: dict[str, Target] = {}
+    for target in prepared.targets():
+        first.setdefault(target.id, target)
+    return [
+        (
+            target.line,
+            f"duplicate target id {target.id!r} (first at {first[target.id].source}:{first[target.id].line})",
+            target.source,
+        )
+        for target in duplicates
+    ]
 
 
 def _render_problems(prepared: PreparedJob, target: Target) -> list[tuple[int | None, str]]:

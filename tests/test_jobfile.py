@@ -127,7 +127,8 @@ def test_duplicate_csv_target_names_csv_line(tmp_path: Path) -> None:
     text = GOOD.split("targets:")[0] + "targets: {file: t.csv}\nchanges:\n  - remove: {path: /x}\n"
     error = error_of(tmp_path, text, **{"t.csv": f"id\n{DEST_FLOW}\n{SOURCE_FLOW}\n{DEST_FLOW}\n"})
     assert error.line == 4
-    assert "duplicate" in str(error)
+    assert f"t.csv:4: duplicate target id '{DEST_FLOW}' (first at " in str(error)
+    assert str(error).rstrip().endswith("t.csv:2)")
 
 
 def test_csv_without_id_column(tmp_path: Path) -> None:
