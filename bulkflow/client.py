@@ -8,7 +8,7 @@ token refresh on 401) → :func:`bulkflow.retry.with_retries` (429, 5xx, transpo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
 
 Doc = dict[str, Any]
 log = structlog.get_logger("bulkflow.client")
+MAX_PAGE = 100  # the list endpoints' largest limit, and the most ids one id==a,b,… request takes
 # FLOW-1420/1421/1422-400: "the current state … cannot be transitioned" (updating, disabling…).
 BUSY_CODES = frozenset({"1420", "1421", "1422"})
 MESSAGE_FIELDS = ("errorMessage", "detail", "message", "error_description", "title", "error")
@@ -84,21 +85,17 @@ class FlowClient:
         if not items or not isinstance(items[0], dict):
             raise ApiError(f"GET answered {response.status} without the document", response.status)
         doc: Doc = items[0]
-        return doc, str(doc.get("etag") or doc.get("version") or "")
+        return doc, _etag(doc)
 
     async def get_many(self, kind: str, resource_ids: list[str]) -> dict[str, tuple[Doc, str]]:
         """Up to 100 documents in one request, by ``property=id==a,b,c``; missing ids are absent."""
         params = [("property", "id==" + ",".join(resource_ids)), ("limit", str(len(resource_ids)))]
-        found: dict[str, tuple[Doc, str]] = {}
-        page = await self.list_page(kind, params)
-        while True:
-            for doc in page.get("items") or ():
-                if isinstance(doc, dict) and doc.get("id") in resource_ids:
-                    found[str(doc["id"])] = (doc, str(doc.get("etag") or doc.get("version") or ""))
-            token = continuation_token(page)
-            if token is None:
-                return found
-            page = await self.list_page(kind, [("continuationToken", token)])
+        wanted = set(resource_ids)
+        return {
+            str(doc["id"]): (doc, _etag(doc))
+            async for doc in self.list_all(kind, params)
+            if doc.get("id") in wanted
+        }
 
     async def patch(self, kind: str, resource_id: str, ops: list[Doc], etag: str) -> str | None:
         """Send ``ops`` with ``If-Match: etag`` exactly as served; the new etag, or None on 202."""
@@ -122,6 +119,18 @@ class FlowClient:
         response = await self._call("GET", f"/{kind}", params=params)
         body: Doc = response.body if isinstance(response.body, dict) else {}
         return body
+
+    async def list_all(self, kind: str, params: list[tuple[str, str]]) -> AsyncGenerator[Doc]:
+        """Every item of ``GET /{kind}``, page after page (``_links.next.href``)."""
+        page = await self.list_page(kind, params)
+        while True:
+            for doc in page.get("items") or ():
+                if isinstance(doc, dict):
+                    yield doc
+            token = continuation_token(page)
+            if token is None:
+                return
+            page = await self.list_page(kind, [("continuationToken", token)])
 
     async def _call(
         self,
@@ -248,6 +257,11 @@ def _message(raw: bytes) -> str:
                 return str(body[key])
     text = raw.decode("utf-8", errors="replace").strip()
     return text[:300] or "no message"
+
+
+def _etag(doc: Doc) -> str:
+    """A document's etag (``version`` holds the same value)."""
+    return str(doc.get("etag") or doc.get("version") or "")
 
 
 def continuation_token(page: Doc) -> str | None:

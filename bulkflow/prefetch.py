@@ -17,14 +17,14 @@ import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bulkflow.client import FlowClient
+from bulkflow.client import MAX_PAGE, FlowClient
 from bulkflow.errors import TargetError
 from bulkflow.targets import Target
 
 log = structlog.get_logger("bulkflow.prefetch")
 Prefetched = tuple[dict[str, Any], str]
 Item = tuple[Target, Prefetched | None]
-BATCH_SIZE = 100
+BATCH_SIZE = MAX_PAGE
 
 
 class DirectFeed:

@@ -8,15 +8,14 @@ header, so a resume works on the same set even if the query would now answer dif
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from bulkflow.client import FlowClient, continuation_token
-from bulkflow.targets import Target
+from bulkflow.client import MAX_PAGE, FlowClient
 
 FILTER = re.compile(r"^[A-Za-z_][\w.\[\]]*\s*(==|!=|>=|<=|>|<|~)\s*\S.*$")
-PAGE_SIZE = 100
 
 
 def check_filter(text: str) -> str:
@@ -37,27 +36,19 @@ class Selected:
     name: str | None
     state: str | None
 
-    def target(self) -> Target:
-        """As a target of the run."""
-        return Target(self.id, {}, "query", None)
-
 
 async def run_query(
     client: FlowClient, kind: str, filters: list[str], limit: int | None
 ) -> list[Selected]:
     """Every resource matching ``filters``, page by page, at most ``limit``."""
-    params = [("property", f) for f in filters] + [("limit", str(PAGE_SIZE))]
+    params = [("property", f) for f in filters] + [("limit", str(MAX_PAGE))]
     selected: list[Selected] = []
-    page = await client.list_page(kind, params)
-    while True:
-        for doc in page.get("items") or ():
+    async with contextlib.aclosing(client.list_all(kind, params)) as docs:
+        async for doc in docs:
             if limit is not None and len(selected) >= limit:
-                return selected
+                break
             selected.append(_selected(doc))
-        token = continuation_token(page)
-        if token is None:
-            return selected
-        page = await client.list_page(kind, [("continuationToken", token)])
+    return selected
 
 
 def _selected(doc: dict[str, Any]) -> Selected:
