@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -13,12 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bulkflow import diagnostics, report
-from bulkflow.cli_run import EXIT_OK, _run, _run_plan, run_flags, settings_for
+from bulkflow.cli_run import EXIT_OK, plan_from_args, run_and_report, run_flags, settings_for
 from bulkflow.errors import InputError
 from bulkflow.jobfile import load_job
 from bulkflow.pacing import Pacer
 from bulkflow.prepare import PreparedJob, prepare
 from bulkflow.query import Selected
+from bulkflow.resultlog import write_private
 from bulkflow.runner import RunControl, select_targets, simulator_for
 from bulkflow.savedplan import read_plan
 
@@ -68,12 +68,12 @@ def apply_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     args.job, args.dry_run, args.resume, args.show_plan = job_file, False, False, False
     args.out, args.detailed_exitcode = None, False
-    plan = _run_plan(args, job, only=frozenset(entries))
+    plan = plan_from_args(args, job, only=frozenset(entries))
     plan = dataclasses.replace(
         plan, source_plan=args.plan, options=dataclasses.replace(plan.options, replan=args.replan)
     )
     control = RunControl(Pacer(plan.options.concurrency, plan.rate_per_s), planned=entries)
-    return _run(args, job, plan, control)
+    return run_and_report(args, job, plan, control)
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -83,10 +83,7 @@ def report_command(args: argparse.Namespace) -> int:
     if args.output is None:
         print(text, end="")
         return EXIT_OK
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_private(args.output, text.encode())
     print(f"Report written to {args.output}")
     return EXIT_OK
 

@@ -33,13 +33,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """Register ``run``, ``plan``, ``retry`` and ``validate``."""
     run = commands.add_parser("run", help="run a job: fetch, plan and PATCH every target")
     run.add_argument("job", type=Path, help="the job file (YAML or JSON)")
-    _run_flags(run)
+    run_flags(run)
     run.add_argument("--dry-run", action="store_true", help="fetch and plan, send no PATCH")
     run.add_argument("--resume", action="store_true", help="skip targets the --log shows done")
     run.set_defaults(handler=run_command, show_plan=False, out=None, detailed_exitcode=False)
     plan = commands.add_parser("plan", help="show what a job would change (a dry run)")
     plan.add_argument("job", type=Path, help="the job file (YAML or JSON)")
-    _run_flags(plan)
+    run_flags(plan)
     plan.add_argument("--out", type=Path, help="save the plan for review and `bulkflow apply`")
     plan.add_argument(
         "--detailed-exitcode",
@@ -49,7 +49,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     plan.set_defaults(handler=run_command, dry_run=True, show_plan=True, resume=False)
     retry = commands.add_parser("retry", help="run again only the targets a log shows failed")
     retry.add_argument("failed_log", type=Path, metavar="LOG", help="the result log of a run")
-    _run_flags(retry)
+    run_flags(retry)
     retry.set_defaults(
         handler=retry_command,
         dry_run=False,
@@ -67,10 +67,6 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_flags(p: argparse.ArgumentParser) -> None:
     """The flags shared by every command that sends requests."""
-    _run_flags(p)
-
-
-def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", type=Path, help="result log path (default runs/<job>-<UTC time>.jsonl)")
     p.add_argument("--concurrency", type=int, help="requests in flight at most")
     p.add_argument("--rate", type=float, help="requests per second at most, across all workers")
@@ -112,7 +108,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Run (or plan) a job and print its summary; the exit status says how it went."""
     diagnostics.configure(args.log_level, args.log_format)
     job = prepare(load_job(args.job))
-    return _run(args, job, _run_plan(args, job))
+    return run_and_report(args, job, plan_from_args(args, job))
 
 
 def retry_command(args: argparse.Namespace) -> int:
@@ -136,13 +132,14 @@ def retry_command(args: argparse.Namespace) -> int:
         print(f"{args.failed_log}: no failed targets to retry")
         return EXIT_OK
     args.job, args.log = job_file, args.log or args.failed_log
-    plan = _run_plan(args, job, only=frozenset(failed))
-    return _run(args, job, plan)
+    plan = plan_from_args(args, job, only=frozenset(failed))
+    return run_and_report(args, job, plan)
 
 
-def _run(
+def run_and_report(
     args: argparse.Namespace, job: PreparedJob, plan: RunPlan, control: RunControl | None = None
 ) -> int:
+    """Run ``job`` as ``plan`` says, print the summary, save a plan if asked; the exit status."""
     # Off a terminal, wide lines: a log or CI page should not fold ids and messages.
     out = OutputConsole(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True)
@@ -173,9 +170,10 @@ def exit_status(summary: Summary, detailed: bool = False) -> int:
     return EXIT_OK
 
 
-def _run_plan(
+def plan_from_args(
     args: argparse.Namespace, job: PreparedJob, only: frozenset[str] | None = None
 ) -> RunPlan:
+    """The run's settings from the flags, falling back to the job's options."""
     job_options = job.job.options
     options = EngineOptions(
         concurrency=args.concurrency or job_options.concurrency,

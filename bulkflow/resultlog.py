@@ -30,6 +30,14 @@ def default_log_path(job_name: str, root: Path | None = None) -> Path:
     return (root or Path("runs")) / f"{job_name}-{stamp}.jsonl"
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a whole file readable only by its owner (0600): plans and reports name resources."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
 class ResultSink(Protocol):
     """Where finished targets go."""
 

@@ -9,7 +9,6 @@ The file carries the job's digest and its own: an edited plan is refused.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from pydantic import SecretStr
 
 from bulkflow.errors import InputError
 from bulkflow.prepare import PreparedJob
-from bulkflow.resultlog import utc_now
+from bulkflow.resultlog import utc_now, write_private
 from bulkflow.secrets import secret_reference
 
 PLAN_FORMAT = 1
@@ -67,10 +66,7 @@ def write_plan(
         "targets": sorted(recorder.entries, key=lambda e: e["id"]),
     }
     body["digest"] = _digest(body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+    write_private(path, orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def read_plan(path: Path) -> dict[str, Any]:
