@@ -220,13 +220,14 @@ async def execute(
     for secret in (settings.client_secret, settings.access_token):
         if secret is not None:
             REGISTRY.add(secret.get_secret_value())
-    skip = _skipped(job, plan)
+    earlier = _earlier_log(job, plan)
+    skip = earlier.done() if earlier is not None else set()
     control = control or RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
     limit = plan.options.concurrency
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = await _client(session, settings, job, plan, control)
-        resolved = await resolve_query(job, client, plan)
+        resolved = await resolve_query(job, client, plan, earlier)
         with ResultLog(plan.log_path) as sink:
             started = header(job, plan) | {
                 "skipped": len(skip),
@@ -275,7 +276,9 @@ def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) 
     log.info("run.summary", **{k: v for k, v in final.items() if k != "type"})
 
 
-async def resolve_query(job: PreparedJob, client: FlowClient, plan: RunPlan) -> list[str] | None:
+async def resolve_query(
+    job: PreparedJob, client: FlowClient, plan: RunPlan, earlier: LogState | None = None
+) -> list[str] | None:
     """For a query job, the ids to work on: asked of the service, or taken from the log.
 
     A resume (or retry, or apply) keeps to the set the first run resolved, even if the query
@@ -284,36 +287,29 @@ async def resolve_query(job: PreparedJob, client: FlowClient, plan: RunPlan) -> 
     query = job.query
     if query is None:
         return None
-    recorded = recorded_targets(plan.log_path) if plan.resume else None
+    header = earlier.header if earlier is not None else None
+    recorded = header.get("resolved_targets") if header is not None else None
     if plan.only is not None:
         ids = sorted(plan.only)
-    elif recorded is not None:
-        ids = recorded
+    elif isinstance(recorded, list):
+        ids = [str(target_id) for target_id in recorded]
     else:
         selected = await run_query(client, job.job.resource, query.property, query.limit)
         ids = [item.id for item in selected]
-    log.info("run.targets_resolved", targets=len(ids), from_log=recorded is not None)
+    from_log = plan.only is None and isinstance(recorded, list)
+    log.info("run.targets_resolved", targets=len(ids), from_log=from_log)
     job.use_targets([Target(target_id, {}, "query", None) for target_id in ids])
     return ids
 
 
-def recorded_targets(log_path: Path) -> list[str] | None:
-    """The ids the first run of a query job recorded in its log, if any."""
-    if not log_path.exists():
-        return None
-    for record in LogScan(log_path):
-        if record.get("type") == "run" and isinstance(record.get("resolved_targets"), list):
-            return [str(i) for i in record["resolved_targets"]]
-    return None
-
-
-def _skipped(job: PreparedJob, plan: RunPlan) -> set[str]:
+def _earlier_log(job: PreparedJob, plan: RunPlan) -> LogState | None:
+    """The log a ``--resume`` continues, read once: done targets and the first run's header."""
     if not (plan.resume and plan.log_path.exists()):
-        return set()
+        return None
     state = latest_statuses(plan.log_path, job.loaded.digest, plan.force)
     if state.torn_lines:
         log.warning("log.torn_lines", path=str(plan.log_path), lines=state.torn_lines)
-    return state.done()
+    return state
 
 
 def _tokens(session: aiohttp.ClientSession, settings: Settings, timeout_s: float) -> TokenSource:
