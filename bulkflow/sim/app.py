@@ -22,7 +22,7 @@ from bulkflow.sim.filters import (
     sort_key,
 )
 from bulkflow.sim.ims import CLIENT, SANDBOX, TokenBook
-from bulkflow.sim.stats import JournalEntry, Stats
+from bulkflow.sim.stats import Stats
 from bulkflow.sim.store import PatchRejected, Store
 
 BASE = "/data/foundation/flowservice"
@@ -106,8 +106,7 @@ class FlowServiceApp:
             status = exc.status
             raise
         finally:
-            entry = JournalEntry(arrived, request.method, request.path_qs, status, retry_after)
-            self.stats.finished(entry)
+            self.stats.finished(arrived, request.method, request.path_qs, status, retry_after)
 
     @web.middleware
     async def _gateway(self, request: web.Request, handler: Handler) -> web.StreamResponse:

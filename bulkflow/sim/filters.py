@@ -21,7 +21,6 @@ Doc = dict[str, Any]
 _FILTER = re.compile(
     r"^(?P<path>[A-Za-z_][\w.\[\]]*?)\s*(?P<op>==|!=|>=|<=|>|<|~)\s*(?P<value>.*)$"
 )
-OPERATORS = ("==", "!=", ">=", "<=", ">", "<", "~")
 
 
 class QueryError(ValueError):

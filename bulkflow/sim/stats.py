@@ -35,12 +35,14 @@ class Stats:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         return time.monotonic()
 
-    def finished(self, entry: JournalEntry) -> None:
-        """Count an answered (or dropped, status 0) request."""
+    def finished(
+        self, arrived_s: float, method: str, path: str, status: int, retry_after_s: float | None
+    ) -> None:
+        """Count an answered (or dropped, status 0) request; journal it when keeping one."""
         self.in_flight -= 1
-        self.counts[(entry.method, entry.status)] += 1
+        self.counts[(method, status)] += 1
         if self.keep_journal:
-            self.journal.append(entry)
+            self.journal.append(JournalEntry(arrived_s, method, path, status, retry_after_s))
 
     def count(self, method: str | None = None, status: int | None = None) -> int:
         """Requests seen, optionally of one method and/or one status."""

@@ -77,7 +77,7 @@ class Store:
             return
         del self._finishing[key]
         doc["lastOperation"] |= {
-            "updated": _now(),
+            "updated": generate.now_ms(),
             "percentCompleted": 100.0,
             "status": {"value": "completed", "errors": []},
         }
@@ -94,7 +94,9 @@ class Store:
     def put(self, kind: str, doc: Doc, sandbox: str | None = None) -> Doc:
         """Add or replace a document, normalised to the schema's types."""
         sandbox = sandbox or self.config.sandbox
-        created = int(doc["createdAt"]) if isinstance(doc.get("createdAt"), int) else _now()
+        created = (
+            int(doc["createdAt"]) if isinstance(doc.get("createdAt"), int) else generate.now_ms()
+        )
         stored = generate.normalise(doc, kind, sandbox, self.config.org_id, created)
         self.docs(sandbox, kind)[stored["id"]] = stored
         return stored
@@ -195,7 +197,7 @@ class Store:
     def _commit(
         self, sandbox: str, kind: str, doc: Doc, client: str, ops: list[Doc], operation: str
     ) -> str:
-        now = _now()
+        now = generate.now_ms()
         etag = generate.new_etag(self._rng)
         doc.update(etag=etag, version=etag, updatedAt=now, updatedBy=client, updatedClient=client)
         delay = self.config.operation_s
@@ -254,7 +256,3 @@ def _segment_selectors(doc: Doc) -> list[Any] | None:
         if isinstance(selectors, list):
             return selectors
     return None
-
-
-def _now() -> int:
-    return generate.now_ms()
