@@ -216,17 +216,17 @@ async def execute(
     control: RunControl | None = None,
 ) -> Summary:
     """Run ``job`` against ``settings``' Flow Service, writing ``plan.log_path``."""
-    check_transport(settings)
-    for secret in (settings.client_secret, settings.access_token):
-        if secret is not None:
-            REGISTRY.add(secret.get_secret_value())
+    _guard(settings)
     earlier = _earlier_log(job, plan)
     skip = earlier.done() if earlier is not None else set()
     control = control or RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
     limit = plan.options.concurrency
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
     async with aiohttp.ClientSession(connector=connector) as session:
-        client = await _client(session, settings, job, plan, control)
+        policy = RetryPolicy(
+            max_attempts=plan.max_retries + 1, max_retry_after_s=plan.max_retry_after_s
+        )
+        client = await _client(session, settings, job, plan.timeout_s, policy, control.pacer)
         resolved = await resolve_query(job, client, plan, earlier)
         with ResultLog(plan.log_path) as sink:
             started = header(job, plan) | {
@@ -236,7 +236,8 @@ async def execute(
             if resolved is not None:
                 started["resolved_targets"] = resolved
             sink.write(started)
-            log.info("run.started", **{k: v for k, v in started.items() if k != "type"})
+            shown = {k: v for k, v in started.items() if k not in ("type", "resolved_targets")}
+            log.info("run.started", **shown)
             engine = control.engine = Engine(
                 job, client, sink, plan.options, observer, control.recorder, control.planned
             )
@@ -248,23 +249,27 @@ async def execute(
                 _finish(engine, control, sink, len(skip))
 
 
+def _guard(settings: Settings) -> None:
+    """Refuse unsafe transport, and register the credentials so that no output shows them."""
+    check_transport(settings)
+    for secret in (settings.client_secret, settings.access_token):
+        if secret is not None:
+            REGISTRY.add(secret.get_secret_value())
+
+
 async def _client(
     session: aiohttp.ClientSession,
     settings: Settings,
     job: PreparedJob,
-    plan: RunPlan,
-    control: RunControl,
+    timeout_s: float,
+    policy: RetryPolicy | None = None,
+    pacer: Pacer | None = None,
 ) -> FlowClient:
     """A client with a token already in hand: bad credentials fail here, before any target."""
-    tokens = _tokens(session, settings, plan.timeout_s)
+    tokens = _tokens(session, settings, timeout_s)
     await tokens.token()
-    policy = RetryPolicy(
-        max_attempts=plan.max_retries + 1, max_retry_after_s=plan.max_retry_after_s
-    )
     sandbox = job.job.sandbox or settings.sandbox
-    return FlowClient(
-        session, settings, tokens, sandbox, policy, plan.timeout_s, count_retry, control.pacer
-    )
+    return FlowClient(session, settings, tokens, sandbox, policy, timeout_s, count_retry, pacer)
 
 
 def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) -> None:
@@ -326,12 +331,9 @@ async def select_targets(
     job: PreparedJob, settings: Settings, timeout_s: float = 30.0
 ) -> list[Selected]:
     """What a job would work on, with names and states, without changing anything."""
-    check_transport(settings)
+    _guard(settings)
     async with aiohttp.ClientSession() as session:
-        tokens = _tokens(session, settings, timeout_s)
-        await tokens.token()
-        sandbox = job.job.sandbox or settings.sandbox
-        client = FlowClient(session, settings, tokens, sandbox, RetryPolicy(), timeout_s)
+        client = await _client(session, settings, job, timeout_s)
         kind = job.job.resource
         if job.query is not None:
             return await run_query(client, kind, job.query.property, job.query.limit)
