@@ -103,11 +103,9 @@ class TargetPath:
     ) -> str:
         """The target's final status; raises :class:`TargetError` when it fails."""
         entry = self.planned.get(target.id) if self.planned is not None else None
-        if entry is not None:
-            status = await self._apply_saved(target, entry, outcome)
-            if status != "replan":
-                return status
-        status = await self._fetch_plan_send(target, outcome, prefetched)
+        status = "replan" if entry is None else await self._apply_saved(target, entry, outcome)
+        if status == "replan":
+            status = await self._fetch_plan_send(target, outcome, prefetched)
         if status == "updated" and self.options.verify:
             await self._verify(target, outcome)
         return status
@@ -129,8 +127,6 @@ class TargetPath:
             message = "changed since the plan was made (412); not applied. Review a new plan, or use --replan"
             outcome.note = {"kind": "conflict", "status": 412, "message": message}
             return "stale"
-        if self.options.verify:
-            await self._verify(target, outcome)
         return "updated"
 
     async def _fetch_plan_send(
