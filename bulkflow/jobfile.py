@@ -139,10 +139,14 @@ class LoadedJob:
 
     def targets_path(self) -> Path | None:
         """The targets file, resolved against the job file's folder."""
-        targets = self.job.targets
-        if not isinstance(targets, TargetsFile):
-            return None
-        return targets.file if targets.file.is_absolute() else self.base_dir / targets.file
+        return _targets_path(self.job, self.base_dir)
+
+
+def _targets_path(job: Job, base_dir: Path) -> Path | None:
+    targets = job.targets
+    if not isinstance(targets, TargetsFile):
+        return None
+    return targets.file if targets.file.is_absolute() else base_dir / targets.file
 
 
 def load_job(path: Path | str) -> LoadedJob:
@@ -171,8 +175,7 @@ def load_job(path: Path | str) -> LoadedJob:
         job = Job.model_validate(raw)
     except ValidationError as exc:
         raise InputError("invalid job", path, problems=problems_of(exc, lines)) from None
-    loaded = LoadedJob(job, path, raw, lines, "")
-    return LoadedJob(job, path, raw, lines, _digest(data, loaded.targets_path()))
+    return LoadedJob(job, path, raw, lines, _digest(data, _targets_path(job, path.parent)))
 
 
 def _digest(job_bytes: bytes, targets: Path | None) -> str:
