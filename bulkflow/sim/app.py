@@ -24,6 +24,7 @@ from bulkflow.sim.filters import (
 from bulkflow.sim.ims import CLIENT, SANDBOX, TokenBook
 from bulkflow.sim.stats import Stats
 from bulkflow.sim.store import PatchRejected, Store
+from bulkflow.sim.timing import Deadlines
 
 BASE = "/data/foundation/flowservice"
 MAX_LIMIT = 100
@@ -78,6 +79,7 @@ class FlowServiceApp:
         self.faults = FaultPlan(config.faults, config.seed)
         self.tokens = TokenBook(config)
         self.rival_pending: set[tuple[str, str, str]] = set()
+        self.deadlines = Deadlines()
 
     def build(self) -> web.Application:
         """The aiohttp application with every route."""
@@ -119,11 +121,10 @@ class FlowServiceApp:
         # time the simulator itself spends does not add to the latency, as on a real network.
         # (Sleeping the whole latency first made requests queue behind each other's handling
         # and kept concurrent clients moving in lockstep waves.)
-        loop = asyncio.get_running_loop()
-        due = loop.time() + delay
-        await asyncio.sleep(delay / 2)
+        arrived = self.deadlines.clock()
+        await self.deadlines.until(arrived + delay / 2)
         response = await self._serve(request, handler)
-        await asyncio.sleep(max(0.0, due - loop.time()))
+        await self.deadlines.until(arrived + delay)
         return response
 
     async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -292,6 +293,8 @@ class FlowServiceApp:
         body = self.stats.as_dict() | {
             "tokens_issued": self.tokens.issued,
             "rival_writes": len(self.store.rival_writes),
+            "latency_wakeups": self.deadlines.wakeups,
+            "latency_mean_lateness_ms": round(self.deadlines.mean_lateness_ms, 3),
         }
         return errors.json_response(body)
 
