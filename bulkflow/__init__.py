@@ -4,28 +4,59 @@ The command line (``bulkflow run|plan|validate|sim``) is the main interface; fro
 
     job = prepare(load_job("jobs/q4-segment-rollout.yaml"))
     summary = await execute(job, Settings(), RunPlan(EngineOptions(), Path("run.jsonl")))
+
+The public names are imported on first use (PEP 562), so ``import bulkflow.sim`` or a command
+that needs only part of the package does not pay for all of it.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from bulkflow.attempt import EngineOptions
-from bulkflow.config import Settings
-from bulkflow.engine import Summary
-from bulkflow.errors import (
-    ApiError,
-    AuthError,
-    BulkflowError,
-    ConflictError,
-    InputError,
-    PlanError,
-    TargetError,
-)
-from bulkflow.jobfile import Job, load_job
-from bulkflow.planner import plan
-from bulkflow.prepare import PreparedJob, prepare
-from bulkflow.resultlog import read_log
-from bulkflow.runner import RunPlan, execute
-from bulkflow.targets import Target
+if TYPE_CHECKING:
+    from bulkflow.attempt import EngineOptions
+    from bulkflow.config import Settings
+    from bulkflow.engine import Summary
+    from bulkflow.errors import (
+        ApiError,
+        AuthError,
+        BulkflowError,
+        ConflictError,
+        InputError,
+        PlanError,
+        TargetError,
+    )
+    from bulkflow.jobfile import Job, load_job
+    from bulkflow.planner import plan
+    from bulkflow.prepare import PreparedJob, prepare
+    from bulkflow.resultlog import read_log
+    from bulkflow.runner import RunPlan, execute
+    from bulkflow.targets import Target
+
+_HOMES = {
+    "ApiError": "errors",
+    "AuthError": "errors",
+    "BulkflowError": "errors",
+    "ConflictError": "errors",
+    "EngineOptions": "attempt",
+    "InputError": "errors",
+    "Job": "jobfile",
+    "PlanError": "errors",
+    "PreparedJob": "prepare",
+    "RunPlan": "runner",
+    "Settings": "config",
+    "Summary": "engine",
+    "Target": "targets",
+    "TargetError": "errors",
+    "execute": "runner",
+    "load_job": "jobfile",
+    "plan": "planner",
+    "prepare": "prepare",
+    "read_log": "resultlog",
+}
 
 __all__ = [
     "ApiError",
@@ -49,3 +80,12 @@ __all__ = [
     "prepare",
     "read_log",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'bulkflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"bulkflow.{home}"), name)
+    globals()[name] = value
+    return value

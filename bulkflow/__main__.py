@@ -1,5 +1,5 @@
 """``python -m bulkflow``."""
 
-from bulkflow.cli import main
+from bulkflow.cli import run
 
-raise SystemExit(main())
+run()

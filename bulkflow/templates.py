@@ -1,16 +1,28 @@
-"""``{{ var }}`` templates in changes, rendered in Jinja2's sandbox with strict undefined names."""
+"""``{{ var }}`` templates in changes, rendered in Jinja2's sandbox with strict undefined names.
+
+Jinja2 is imported when the first template is rendered: most jobs have none, and every
+command's start-up would otherwise pay for it.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
-_ENV = SandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+
+@functools.cache
+def _environment() -> SandboxedEnvironment:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
 
 
 class TemplateError(ValueError):
@@ -45,10 +57,13 @@ class Renderer:
         return value
 
     def _render_str(self, text: str, context: Mapping[str, Any]) -> str:
+        env = _environment()
+        import jinja2
+
         try:
             template = self._compiled.get(text)
             if template is None:
-                template = self._compiled[text] = _ENV.from_string(text)
+                template = self._compiled[text] = env.from_string(text)
             return template.render(context)
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"in {text!r}: {exc.message}") from None
