@@ -153,3 +153,22 @@ async def test_json_diagnostics_have_stable_event_names(sim: Simulator, tmp_path
     assert names[-1] == "run.summary"
     assert events[-1]["counts"]["updated"] == 2
     assert all("timestamp" in e and "level" in e for e in events)
+
+
+async def test_program_freezes_start_up_objects_but_importing_the_cli_does_not() -> None:
+    """``bulkflow`` (cli.run) freezes what start-up built; a library import leaves gc alone."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "from bulkflow import cli\n"
+        "print('import', gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()[0])\n"
+        "atexit.register(lambda: print('run', gc.isenabled(), gc.get_freeze_count() > 0,"
+        " gc.get_threshold()[0]))\n"
+        "sys.argv = ['bulkflow', '--help']\n"
+        "cli.run()\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    out, _ = await proc.communicate()
+    lines = [line for line in out.decode().splitlines() if line.startswith(("import", "run"))]
+    assert lines == ["import True 0 700", "run True True 10000"]
