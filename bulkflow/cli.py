@@ -25,10 +25,10 @@ def run() -> NoReturn:
     # What the imports build lives until exit. Collecting while they run only walks it again
     # and again (about 40 ms), and freezing it afterwards keeps every later collection, and the
     # one at exit, from walking it once more (about 0.1 s per process; the longest collector
-    # pause during a run drops from about 60 ms to 15 ms). Each target allocates a document's
-    # worth of containers that die with it: collecting the young generation every 10,000
-    # allocations instead of 700 lets most of them go first (GC time per 5,000 targets
-    # 150 ms -> 35 ms).
+    # pause during a run drops from 50-75 ms to about 25 ms). Each target allocates a
+    # document's worth of containers that die with it: collecting the young generation every
+    # 10,000 allocations instead of 700 lets most of them go first (young-generation time per
+    # 5,000 targets: 150 ms -> 35 ms).
     gc.disable()
     _commands()
     gc.freeze()

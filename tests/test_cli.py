@@ -172,3 +172,21 @@ async def test_program_freezes_start_up_objects_but_importing_the_cli_does_not()
     out, _ = await proc.communicate()
     lines = [line for line in out.decode().splitlines() if line.startswith(("import", "run"))]
     assert lines == ["import True 0 700", "run True True 10000"]
+
+
+async def test_jinja2_is_loaded_only_for_jobs_with_templates() -> None:
+    """Checking a job without templates does not import Jinja2; one with templates does."""
+    probe = (
+        "import sys\n"
+        "from bulkflow.cli import main\n"
+        "main(['validate', sys.argv[1]])\n"
+        "print('jinja2 loaded:', 'jinja2' in sys.modules)\n"
+    )
+    seen = []
+    for job in ("jobs/source-schedule-weekly.yaml", "jobs/mapping-update.yaml"):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", probe, job, stdout=asyncio.subprocess.PIPE, cwd=ROOT
+        )
+        out, _ = await proc.communicate()
+        seen.append(out.decode().splitlines()[-1])
+    assert seen == ["jinja2 loaded: False", "jinja2 loaded: True"]
