@@ -218,19 +218,15 @@ def scenario_overhead(work: Path) -> list[str]:
 def scenario_memory(work: Path) -> list[str]:
     """4 and 5: peak RSS of a dry run for 1,000 and 100,000 targets; CPU per target."""
     with sim_process("--on-demand") as sim:
-        small = run_bulkflow(
-            sim,
-            write_job(work / "m1", "memory-1k", "m1k", 1_000),
-            "--dry-run",
-            "--concurrency",
-            "32",
-        )
-        large = run_bulkflow(
-            sim,
-            write_job(work / "m2", "memory-100k", "m100k", 100_000),
-            "--dry-run",
-            "--concurrency",
-            "32",
+        small, large = (
+            run_bulkflow(
+                sim,
+                write_job(work / f"m{count}", f"memory-{count}", f"m{count}", count),
+                "--dry-run",
+                "--concurrency",
+                "32",
+            )
+            for count in (1_000, 100_000)
         )
     growth = large.maxrss_mb - small.maxrss_mb
     return [
