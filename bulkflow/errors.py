@@ -10,7 +10,10 @@
         ├── VerifyError     read back after the PATCH, the change is not there (``verify``)
         └── ApiError        an HTTP answer or transport failure, with ``kind`` and ``status``
             ├── RetryableError   429, 5xx, timeouts, dropped connections
+            │   └── UnreachableError  no connection at all (refused, DNS, TLS): the run stops early
             ├── ConflictError    412: another writer changed the resource
+            ├── InvalidResponseError  a 2xx that is not what Flow Service serves (kind
+            │                         ``invalid_response``): not JSON, no ``items``, no etag
             └── UnauthorizedError 401: the token needs refreshing
 
 A failed target is data (a log record), never an exception escaping a worker.
@@ -107,6 +110,25 @@ class RetryableError(ApiError):
     ):
         super().__init__(message, status, kind)
         self.retry_after_s = retry_after_s
+
+
+class UnreachableError(RetryableError):
+    """No connection could be made (refused, DNS, TLS); the message names host, port and cause.
+
+    Retried briefly only: when the service cannot be reached, every target would fail the same
+    way, so the engine stops the run instead of burning through them.
+    """
+
+    def __init__(self, message: str, host: str | None = None, port: int | None = None):
+        super().__init__(message, None, "transport")
+        self.host = host
+        self.port = port
+
+
+class InvalidResponseError(ApiError):
+    """A success status whose body is not what Flow Service serves (kind ``invalid_response``)."""
+
+    kind = "invalid_response"
 
 
 class ConflictError(ApiError):
