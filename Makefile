@@ -23,7 +23,7 @@ test: lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/bulkflow run jobs/q4-segment-rollout.yaml --sim --log runs/demo.jsonl
+	$(BIN)/bulkflow run jobs/q4-segment-rollout.yaml --sim
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -3,7 +3,7 @@
 The command line (``bulkflow run|plan|validate|sim``) is the main interface; from Python::
 
     job = prepare(load_job("jobs/q4-segment-rollout.yaml"))
-    summary = await execute(job, Settings(), RunPlan(EngineOptions(), Path("run.jsonl")))
+    summary = await execute(job, Settings(), RunPlan(RunConfig(), Path("run.jsonl")))
 
 The public names are imported on first use (PEP 562), so ``import bulkflow.sim`` or a command
 that needs only part of the package does not pay for all of it.
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bulkflow.planner import plan
     from bulkflow.prepare import PreparedJob, prepare
     from bulkflow.resultlog import read_log
+    from bulkflow.runconfig import RunConfig
     from bulkflow.runner import RunPlan, execute
     from bulkflow.targets import Target
 
@@ -46,6 +47,7 @@ _HOMES = {
     "Job": "jobfile",
     "PlanError": "errors",
     "PreparedJob": "prepare",
+    "RunConfig": "runconfig",
     "RunPlan": "runner",
     "Settings": "config",
     "Summary": "engine",
@@ -68,6 +70,7 @@ __all__ = [
     "Job",
     "PlanError",
     "PreparedJob",
+    "RunConfig",
     "RunPlan",
     "Settings",
     "Summary",

@@ -23,6 +23,7 @@ from bulkflow.planner import Op, Pointer, plan, state_action
 from bulkflow.plantext import UNKNOWN, describe, short
 from bulkflow.prefetch import Prefetched
 from bulkflow.prepare import PreparedJob
+from bulkflow.runconfig import RunConfig
 from bulkflow.savedplan import PlanRecorder, resolve_references
 from bulkflow.targets import Target
 
@@ -33,24 +34,8 @@ IN_PROGRESS = frozenset(
 FAILED = frozenset({"failed", "partial_failure", "partial_success", "error"})
 
 
-@dataclass(frozen=True)
-class EngineOptions:
-    """How a run behaves.
-
-    Example::
-
-        EngineOptions(concurrency=32, max_conflict_retries=5, dry_run=False, verify=True)
-    """
-
-    concurrency: int = 16
-    max_conflict_retries: int = 5
-    dry_run: bool = False
-    conflict_backoff_s: float = 0.1
-    grace_s: float = 30.0
-    replan: bool = False
-    batch_fetch: bool = True
-    verify: bool = False
-    verify_timeout_s: float = 60.0
+#: The name the public API has always used for a run's options.
+EngineOptions = RunConfig
 
 
 @dataclass
@@ -112,22 +97,28 @@ class TargetPath:
 
     async def _apply_saved(self, target: Target, entry: dict[str, Any], outcome: Outcome) -> str:
         """Send a reviewed plan's operations with the etag it was made against."""
-        outcome.attempts += 1
         outcome.name, outcome.etag_before = entry.get("name"), entry["etag"]
         outcome.changes = list(entry.get("changes", []))
+        if "stale" in entry:  # found changed before anything was sent (apply --skip-stale)
+            return self._stale(target, outcome, f"{entry['stale']}; not applied", None)
+        outcome.attempts += 1
         outcome.ops = resolve_references(entry["ops"], self.job.secrets)
         outcome.action = entry.get("action")
         try:
             await self._send(target, entry["etag"], outcome)
         except ConflictError:
-            outcome.conflicts += 1
-            log.info("target.stale", target=target.id, replan=self.options.replan)
             if self.options.replan:
+                log.info("target.stale", target=target.id, replan=True)
                 return "replan"
-            message = "changed since the plan was made (412); not applied. Review a new plan, or use --replan"
-            outcome.note = {"kind": "conflict", "status": 412, "message": message}
-            return "stale"
+            return self._stale(target, outcome, "changed since the plan was made (412)", 412)
         return "updated"
+
+    def _stale(self, target: Target, outcome: Outcome, why: str, status: int | None) -> str:
+        """A reviewed target that changed since the review: recorded, left alone, not re-planned."""
+        log.info("target.stale", target=target.id, replan=False)
+        message = f"{why}; review a new plan (bulkflow plan JOB --out PLAN), or apply with --replan"
+        outcome.note = {"kind": "conflict", "status": status, "message": message}
+        return "stale"
 
     async def _fetch_plan_send(
         self, target: Target, outcome: Outcome, prefetched: Prefetched | None

@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    from bulkflow.cli_run import EXIT_INPUT, EXIT_INTERRUPTED
-    from bulkflow.errors import AuthError, InputError
+    from bulkflow.cli_run import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED
+    from bulkflow.errors import AuthError, InputError, StalePlanError, TargetError
     from bulkflow.secrets import REGISTRY
 
     args = build_parser().parse_args(argv)
@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(exc), EXIT_INPUT)
     except AuthError as exc:
         return _error(f"authentication failed: {exc}", EXIT_INPUT)
+    except StalePlanError as exc:
+        return _error(str(exc), EXIT_FAILED)
+    except TargetError as exc:  # before any target: resolving a query, checking a plan
+        return _error(f"the service answered: {exc.message}", EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so without a traceback that could carry a secret

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,14 +11,15 @@ from rich.console import Console
 from rich.table import Table
 
 from bulkflow import diagnostics, report
-from bulkflow.cli_run import EXIT_OK, plan_from_args, run_and_report, run_flags, settings_for
+from bulkflow.cli_run import EXIT_OK, flags, job_options, run_and_report, run_flags, settings_for
 from bulkflow.errors import InputError
 from bulkflow.jobfile import load_job
 from bulkflow.pacing import Pacer
 from bulkflow.prepare import PreparedJob, prepare
 from bulkflow.query import Selected
-from bulkflow.resultlog import write_private
-from bulkflow.runner import RunControl, select_targets, simulator_for
+from bulkflow.resultlog import check_writable, default_log_path, read_log_state, write_private
+from bulkflow.runconfig import RunConfig
+from bulkflow.runner import RunControl, RunPlan, select_targets, simulator_for
 from bulkflow.savedplan import read_plan
 
 
@@ -27,11 +27,20 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """Register ``apply`` and ``report``."""
     apply = commands.add_parser("apply", help="send exactly the operations of a saved plan")
     apply.add_argument("plan", type=Path, help="a plan written by `bulkflow plan JOB --out PLAN`")
-    apply.add_argument(
-        "--replan", action="store_true", help="re-plan targets changed since the plan"
+    stale = apply.add_mutually_exclusive_group()
+    stale.add_argument(
+        "--replan", action="store_true", default=None, help="re-plan targets changed since the plan"
+    )
+    stale.add_argument(
+        "--skip-stale",
+        action="store_true",
+        default=None,
+        help="apply the unchanged targets; record the changed ones stale (default: refuse the plan)",
     )
     run_flags(apply)
-    apply.set_defaults(handler=apply_command)
+    apply.set_defaults(
+        handler=apply_command, show_plan=False, out=None, detailed_exitcode=False, resume=False
+    )
     targets = commands.add_parser("targets", help="list what a job would work on; change nothing")
     targets.add_argument("job", type=Path)
     targets.add_argument("--ids-only", action="store_true", help="print only the ids, one per line")
@@ -66,13 +75,12 @@ def apply_command(args: argparse.Namespace) -> int:
     if not entries:
         print(f"{args.plan}: the plan has no changes; nothing to apply")
         return EXIT_OK
-    args.job, args.dry_run, args.resume, args.show_plan = job_file, False, False, False
-    args.out, args.detailed_exitcode = None, False
-    plan = plan_from_args(args, job, only=frozenset(entries))
-    plan = dataclasses.replace(
-        plan, source_plan=args.plan, options=dataclasses.replace(plan.options, replan=args.replan)
-    )
-    control = RunControl(Pacer(plan.options.concurrency, plan.rate_per_s), planned=entries)
+    source = {"plan_file": str(args.plan), "plan_digest": saved["digest"]}
+    config = RunConfig.build(job_options(job), flags(args), source)
+    log_path = args.log or default_log_path(job.job.name)
+    earlier = read_log_state(log_path)
+    plan = RunPlan(config, log_path, False, args.sim, frozenset(entries), args.force, earlier)
+    control = RunControl(Pacer(config.concurrency, config.rate_per_s), planned=entries)
     return run_and_report(args, job, plan, control)
 
 
@@ -83,6 +91,7 @@ def report_command(args: argparse.Namespace) -> int:
     if args.output is None:
         print(text, end="")
         return EXIT_OK
+    check_writable(args.output, "report")
     write_private(args.output, text.encode())
     print(f"Report written to {args.output}")
     return EXIT_OK

@@ -14,15 +14,15 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bulkflow import diagnostics
-from bulkflow.attempt import EngineOptions
 from bulkflow.config import Settings
 from bulkflow.engine import Summary
 from bulkflow.errors import InputError
 from bulkflow.jobfile import load_job
 from bulkflow.pacing import Pacer
 from bulkflow.prepare import PreparedJob, prepare
-from bulkflow.resultlog import default_log_path
-from bulkflow.runner import RunControl, RunPlan, execute, latest_statuses, simulator_for
+from bulkflow.resultlog import check_owner, check_writable, default_log_path, read_log_state
+from bulkflow.runconfig import RunConfig, recorded
+from bulkflow.runner import RunControl, RunPlan, execute, simulator_for
 from bulkflow.savedplan import PlanRecorder, write_plan
 from bulkflow.terminal import OutputConsole, ProgressBar, print_summary
 
@@ -34,8 +34,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run = commands.add_parser("run", help="run a job: fetch, plan and PATCH every target")
     run.add_argument("job", type=Path, help="the job file (YAML or JSON)")
     run_flags(run)
-    run.add_argument("--dry-run", action="store_true", help="fetch and plan, send no PATCH")
-    run.add_argument("--resume", action="store_true", help="skip targets the --log shows done")
+    run.add_argument(
+        "--dry-run", action="store_true", default=None, help="fetch and plan, send no PATCH"
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip targets the --log shows done; the run continues with the log's settings",
+    )
     run.set_defaults(handler=run_command, show_plan=False, out=None, detailed_exitcode=False)
     plan = commands.add_parser("plan", help="show what a job would change (a dry run)")
     plan.add_argument("job", type=Path, help="the job file (YAML or JSON)")
@@ -50,9 +56,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     retry = commands.add_parser("retry", help="run again only the targets a log shows failed")
     retry.add_argument("failed_log", type=Path, metavar="LOG", help="the result log of a run")
     run_flags(retry)
+    retry.add_argument(
+        "--dry-run",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="as the log's run did (a dry run's log is only ever retried as a dry run)",
+    )
     retry.set_defaults(
         handler=retry_command,
-        dry_run=False,
         show_plan=False,
         resume=False,
         out=None,
@@ -72,20 +83,20 @@ def run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, help="requests per second at most, across all workers")
     p.add_argument("--max-conflict-retries", type=int, help="re-plans after 412 before failing")
     p.add_argument("--timeout", type=float, help="seconds per request")
-    p.add_argument(
-        "--grace", type=float, default=30.0, help="seconds in-flight targets get on Ctrl-C"
-    )
+    p.add_argument("--grace", type=float, help="seconds in-flight targets get on Ctrl-C (30)")
     p.add_argument("--force", action="store_true", help="use a log written for another job digest")
     p.add_argument("--sim", action="store_true", help="run against a local simulator")
     p.add_argument(
         "--verify",
         action="store_true",
+        default=None,
         help="read each updated target back: its last operation must finish and the change show",
     )
     p.add_argument(
         "--no-batch-fetch",
         dest="batch_fetch",
         action="store_false",
+        default=None,
         help="GET each target alone instead of 100 at a time through the list endpoint",
     )
     p.add_argument("--log-level", default="warning", choices=diagnostics.LEVELS)
@@ -108,32 +119,67 @@ def run_command(args: argparse.Namespace) -> int:
     """Run (or plan) a job and print its summary; the exit status says how it went."""
     diagnostics.configure(args.log_level, args.log_format)
     job = prepare(load_job(args.job))
-    return run_and_report(args, job, plan_from_args(args, job))
+    if args.resume and args.log is None:
+        raise InputError("--resume needs --log PATH: the log of the run to resume")
+    if args.out is not None:
+        check_writable(args.out, "plan")
+    log_path = args.log or default_log_path(job.job.name)
+    earlier = read_log_state(log_path)
+    inherited = recorded(earlier.last_header) if args.resume and earlier else None
+    config = RunConfig.build(job_options(job), inherited, flags(args))
+    plan = RunPlan(config, log_path, args.resume, args.sim, None, args.force, earlier)
+    return run_and_report(args, job, plan)
 
 
 def retry_command(args: argparse.Namespace) -> int:
-    """Run the job that wrote LOG again, for the targets whose latest record there is failed."""
+    """Run the job that wrote LOG again, for the targets whose latest record there is failed.
+
+    The run is rebuilt from LOG's header (a dry run stays a dry run, ``--verify`` verifies);
+    a flag given here overrides what the header recorded.
+    """
     diagnostics.configure(args.log_level, args.log_format)
-    if not args.failed_log.is_file():
-        raise InputError(f"no result log at {args.failed_log}")
-    state = latest_statuses(args.failed_log, None)
-    if state.header is None:
-        raise InputError(f"{args.failed_log} has no run header: is it a bulkflow result log?")
-    job_file = Path(state.header.get("job_file_abs") or state.header["job_file"])
+    state = read_log_state(args.failed_log)
+    if state is None or state.last_header is None:
+        raise InputError(f"no bulkflow result log (with a run header) at {args.failed_log}")
+    job_file = Path(state.last_header.get("job_file_abs") or state.last_header["job_file"])
     if not job_file.is_file():
         raise InputError(f"the job file {job_file} that wrote {args.failed_log} no longer exists")
     job = prepare(load_job(job_file))
-    if job.loaded.digest != state.header.get("digest") and not args.force:
+    if job.loaded.digest != state.last_header.get("digest") and not args.force:
         raise InputError(
             f"{job_file} changed since {args.failed_log} was written; use --force to retry anyway"
         )
+    config = RunConfig.build(job_options(job), recorded(state.last_header), flags(args))
+    log_path = args.log or args.failed_log
+    earlier = state if log_path == args.failed_log else read_log_state(log_path)
+    check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, args.force)
     failed = state.failed()
     if not failed:
         print(f"{args.failed_log}: no failed targets to retry")
         return EXIT_OK
-    args.job, args.log = job_file, args.log or args.failed_log
-    plan = plan_from_args(args, job, only=frozenset(failed))
+    plan = RunPlan(config, log_path, False, args.sim, frozenset(failed), args.force, earlier)
     return run_and_report(args, job, plan)
+
+
+def job_options(job: PreparedJob) -> dict[str, Any]:
+    """The job file's ``options`` that it sets."""
+    return job.job.options.model_dump(exclude_none=True)
+
+
+def flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings given on the command line (None: not given)."""
+    return {
+        "dry_run": getattr(args, "dry_run", None),
+        "verify": args.verify,
+        "concurrency": args.concurrency,
+        "rate_per_s": args.rate,
+        "timeout_s": args.timeout,
+        "batch_fetch": args.batch_fetch,
+        "max_conflict_retries": args.max_conflict_retries,
+        "grace_s": args.grace,
+        "replan": getattr(args, "replan", None),
+        "skip_stale": getattr(args, "skip_stale", None),
+    }
 
 
 def run_and_report(
@@ -143,13 +189,11 @@ def run_and_report(
     # Off a terminal, wide lines: a log or CI page should not fold ids and messages.
     out = OutputConsole(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True)
-    control = control or RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
+    control = control or RunControl(Pacer(plan.config.concurrency, plan.config.rate_per_s))
     if args.out is not None:
         control.recorder = PlanRecorder()
     summary = asyncio.run(_go(job, plan, out, err, args.show_plan, control))
-    retry = ["bulkflow", "retry", str(plan.log_path)] + (["--sim"] if plan.sim else [])
-    failed = retry if summary.failed else None
-    print_summary(summary, out, plan.log_path, failed, plan.options.dry_run)
+    print_summary(summary, out, plan.log_path, next_steps(summary, job, plan), plan.config.dry_run)
     if control.recorder is not None:
         write_plan(args.out, job, control.recorder, dict(summary.counts))
         out.print(
@@ -159,55 +203,30 @@ def run_and_report(
     return exit_status(summary, args.detailed_exitcode)
 
 
+def next_steps(summary: Summary, job: PreparedJob, plan: RunPlan) -> list[list[str]]:
+    """Commands that would do what is left: resume, retry failures, re-plan stale targets."""
+    sim = ["--sim"] if plan.sim else []
+    steps: list[list[str]] = []
+    if summary.unreachable is not None:
+        log = ["--log", str(plan.log_path), "--resume"]
+        steps.append(["bulkflow", "run", str(job.loaded.path), *log, *sim])
+    if summary.counts.get("failed"):
+        steps.append(["bulkflow", "retry", str(plan.log_path), *sim])
+    if summary.counts.get("stale"):
+        steps.append(["bulkflow", "plan", str(job.loaded.path), "--out", "PLAN", *sim])
+    return steps
+
+
 def exit_status(summary: Summary, detailed: bool = False) -> int:
-    """130 interrupted; 1 failed or stale targets; with ``detailed``, 3 when changes are pending."""
+    """130 interrupted; 1 failed or stale targets or the service unreachable; with ``detailed``,
+    3 when changes are pending."""
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    if summary.counts.get("failed") or summary.counts.get("stale"):
+    if summary.counts.get("failed") or summary.counts.get("stale") or summary.unreachable:
         return EXIT_FAILED
     if detailed and summary.counts.get("planned"):
         return EXIT_CHANGES
     return EXIT_OK
-
-
-def plan_from_args(
-    args: argparse.Namespace, job: PreparedJob, only: frozenset[str] | None = None
-) -> RunPlan:
-    """The run's settings from the flags, falling back to the job's options."""
-    job_options = job.job.options
-    options = EngineOptions(
-        concurrency=args.concurrency or job_options.concurrency,
-        max_conflict_retries=_first(args.max_conflict_retries, job_options.max_conflict_retries),
-        dry_run=bool(args.dry_run),
-        grace_s=args.grace,
-        replan=getattr(args, "replan", False),
-        batch_fetch=args.batch_fetch,
-        verify=args.verify,
-    )
-    if not 1 <= options.concurrency <= 512:
-        raise InputError(f"--concurrency must be between 1 and 512, not {options.concurrency}")
-    if args.rate is not None and args.rate <= 0:
-        raise InputError(
-            f"--rate must be a positive number of requests per second, not {args.rate}"
-        )
-    if args.resume and args.log is None:
-        raise InputError("--resume needs --log PATH: the log of the run to resume")
-    return RunPlan(
-        options=options,
-        log_path=args.log or default_log_path(job.job.name),
-        resume=args.resume,
-        sim=args.sim,
-        timeout_s=args.timeout or job_options.timeout_s,
-        max_retries=job_options.max_retries,
-        max_retry_after_s=job_options.max_retry_after_s,
-        rate_per_s=args.rate,
-        only=only,
-        force=args.force,
-    )
-
-
-def _first(value: Any, default: Any) -> Any:
-    return default if value is None else value
 
 
 async def _go(
@@ -218,7 +237,7 @@ async def _go(
     show_plan: bool,
     control: RunControl,
 ) -> Summary:
-    label = "planning" if plan.options.dry_run else "updating"
+    label = "planning" if plan.config.dry_run else "updating"
     total = len(plan.only) if plan.only is not None else job.target_count
     with ProgressBar(total, err, f"{label} {job.job.resource}", control.pacer.adaptive) as bar:
         observer = _PlanPrinter(bar, out) if show_plan else bar

@@ -18,18 +18,22 @@ from typing import Any, Protocol
 import anyio
 import structlog
 
-from bulkflow.attempt import EngineOptions, Outcome, TargetPath, current
+from bulkflow.attempt import Outcome, TargetPath, current
 from bulkflow.client import FlowClient
 from bulkflow.diagnostics import debug_enabled
-from bulkflow.errors import TargetError
+from bulkflow.errors import TargetError, UnreachableError
 from bulkflow.prefetch import BatchFeed, DirectFeed, Prefetched
 from bulkflow.prepare import PreparedJob
 from bulkflow.resultlog import STATUSES, ResultSink, utc_now
+from bulkflow.runconfig import RunConfig
 from bulkflow.savedplan import PlanRecorder
 from bulkflow.targets import Target
 
 log = structlog.get_logger("bulkflow.engine")
 KEPT_FAILURES = 1000  # for the summary; the result log has every one
+# Targets in a row that could not connect at all before the run stops: one could be a blip,
+# three mean every target after them would fail the same way.
+UNREACHABLE_STREAK = 3
 
 
 class Observer(Protocol):
@@ -51,6 +55,7 @@ class Summary:
     throttled: int = 0
     lowest_concurrency: int | None = None
     interrupted: bool = False
+    unreachable: str | None = None
 
     @property
     def total(self) -> int:
@@ -69,6 +74,7 @@ class Summary:
             "throttled": self.throttled,
             "lowest_concurrency": self.lowest_concurrency,
             "interrupted": self.interrupted,
+            "unreachable": self.unreachable,
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(rate, 1),
             "finished_at": utc_now(),
@@ -83,7 +89,7 @@ class Engine:
         job: PreparedJob,
         client: FlowClient,
         sink: ResultSink,
-        options: EngineOptions,
+        options: RunConfig,
         observer: Observer | None = None,
         recorder: PlanRecorder | None = None,
         planned: dict[str, dict[str, Any]] | None = None,
@@ -98,6 +104,8 @@ class Engine:
         self.summary = Summary()
         self.kind = job.job.resource
         self._stopping = False
+        self._interrupted = False
+        self._unreachable_streak = 0
         self._scope: anyio.CancelScope | None = None
 
     async def run(self, targets: Iterator[Target] | None = None) -> Summary:
@@ -123,11 +131,15 @@ class Engine:
                         feed.close()
         finally:
             self.summary.elapsed_s = time.perf_counter() - started
-            self.summary.interrupted = self._stopping
+            self.summary.interrupted = self._interrupted
         return self.summary
 
     def request_stop(self, now: bool = False) -> None:
         """Start no new target; in-flight ones get ``grace_s`` to finish (none if ``now``)."""
+        self._interrupted = True
+        self._stop(now)
+
+    def _stop(self, now: bool) -> None:
         self._stopping = True
         if self._scope is None:
             return
@@ -175,15 +187,29 @@ class Engine:
                 "status": exc.status,
                 "message": self.job.redactor.text(exc.message),
             }
+            self._check_reach(exc)
         except Exception as exc:  # a bug must cost one target, not the run
             status = "failed"
             message = self.job.redactor.text(f"{type(exc).__name__}: {exc}")
             error = {"kind": "internal", "status": None, "message": message}
             log.error("target.internal_error", target=target.id, error=message)
+        if error is None:
+            self._unreachable_streak = 0
         duration_ms = (time.perf_counter() - started) * 1000
         if debug_enabled():
             log.debug("target.finished", target=target.id, status=status)
         return self._result(target, outcome, status, error, duration_ms)
+
+    def _check_reach(self, exc: TargetError) -> None:
+        """Stop the run when targets in a row could not even connect (refused, DNS, TLS)."""
+        if not isinstance(exc, UnreachableError):
+            self._unreachable_streak = 0
+            return
+        self._unreachable_streak += 1
+        if self._unreachable_streak >= UNREACHABLE_STREAK and self.summary.unreachable is None:
+            self.summary.unreachable = self.job.redactor.text(exc.message)
+            log.error("run.unreachable", reason=self.summary.unreachable)
+            self._stop(now=False)
 
     def _result(
         self,

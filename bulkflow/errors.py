@@ -5,6 +5,7 @@
     BulkflowError
     ├── InputError          bad job file, secret, flag or environment: exit 2, nothing sent
     ├── AuthError           IMS refused the credentials: exit 2, nothing sent
+    ├── StalePlanError      a saved plan's targets changed since review: exit 1, nothing sent
     └── TargetError         one target failed; the engine turns it into a ``failed`` record
         ├── PlanError       the target lacks what a change needs (kind ``invalid_plan``)
         ├── VerifyError     read back after the PATCH, the change is not there (``verify``)
@@ -65,6 +66,14 @@ class InputError(BulkflowError):
 
 class AuthError(BulkflowError):
     """The identity provider refused the credentials (the message never holds a secret)."""
+
+
+class StalePlanError(BulkflowError):
+    """Targets of a saved plan changed since it was reviewed; nothing was sent."""
+
+    def __init__(self, message: str, stale: dict[str, str]):
+        super().__init__(message)
+        self.stale = stale
 
 
 class TargetError(BulkflowError):

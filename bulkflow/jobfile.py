@@ -26,13 +26,15 @@ from pydantic import (
 from bulkflow.changes import Change
 from bulkflow.errors import InputError
 from bulkflow.query import check_filter
+from bulkflow.runconfig import Concurrency, ConflictRetries, Retries, RetryAfterS, TimeoutS
 from bulkflow.secrets import SecretSource
 from bulkflow.sourcemap import DuplicateKeyError, SourceMap
 from bulkflow.targets import TARGET_ID, Scalar, Target, read_targets_file
 
 
 class Options(BaseModel):
-    """Run options; command-line flags override them.
+    """Run options; command-line flags override them, and unset ones take
+    :class:`~bulkflow.runconfig.RunConfig`'s defaults.
 
     Example::
 
@@ -41,11 +43,11 @@ class Options(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    concurrency: int = Field(16, ge=1, le=512)
-    max_conflict_retries: int = Field(5, ge=0, le=100)
-    max_retries: int = Field(6, ge=0, le=50)
-    timeout_s: float = Field(30.0, gt=0, le=600)
-    max_retry_after_s: float = Field(120.0, gt=0)
+    concurrency: Concurrency | None = None
+    max_conflict_retries: ConflictRetries | None = None
+    max_retries: Retries | None = None
+    timeout_s: TimeoutS | None = None
+    max_retry_after_s: RetryAfterS | None = None
 
 
 class TargetSpec(BaseModel):

@@ -2,19 +2,24 @@
 
 Each line goes to the file in one unbuffered ``write`` on a descriptor opened with
 ``O_APPEND``, so a record the engine has written survives a crash or SIGKILL of bulkflow.
-The file is created with mode 0600: it names the resources a run touched.
+The file is created with mode 0600: it names the resources a run touched. A run holds an
+advisory lock (``flock``) on its log, so two live processes never interleave one log.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
 import orjson
+
+from bulkflow.errors import InputError
 
 STATUSES = ("updated", "unchanged", "planned", "stale", "failed")
 
@@ -25,9 +30,28 @@ def utc_now() -> str:
 
 
 def default_log_path(job_name: str, root: Path | None = None) -> Path:
-    """``runs/<job name>-<UTC timestamp>.jsonl``."""
+    """``runs/<job name>-<UTC timestamp>.jsonl``, a new file (``-2``, ``-3``… within a second)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return (root or Path("runs")) / f"{job_name}-{stamp}.jsonl"
+    folder = root or Path("runs")
+    path = folder / f"{job_name}-{stamp}.jsonl"
+    number = 1
+    while path.exists():
+        number += 1
+        path = folder / f"{job_name}-{stamp}-{number}.jsonl"
+    return path
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse, as input, a path a file cannot be written at (a folder, under a file)."""
+    if path.is_dir():
+        raise InputError(f"cannot write the {what}: {path} is a folder", path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot write the {what}: {parent} is not a folder", path)
+            if not os.access(parent, os.W_OK | os.X_OK) and parent == path.parent:
+                raise InputError(f"cannot write the {what}: no permission in {parent}", path)
+            return
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -50,19 +74,40 @@ class ResultLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        check_writable(path, "result log")
+        self.created = not path.exists()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise InputError(f"cannot write the result log: {exc.strerror}", path) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise InputError(
+                "another bulkflow process is writing this log; let it finish, or give this run "
+                "its own --log",
+                path,
+            ) from None
+        self._fd = fd
         self._file: BinaryIO = os.fdopen(fd, "ab", buffering=0)
         self.written = 0
-        self.torn_closed = self._close_torn_line(fd)
+        self.torn_closed = False
 
-    def _close_torn_line(self, fd: int) -> bool:
+    def close_torn_line(self) -> bool:
         """End a last line a crash left unfinished, so the next record starts on its own line."""
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        size = os.fstat(self._fd).st_size
+        if size == 0 or os.pread(self._fd, 1, size - 1) == b"\n":
             return False
         self._file.write(b"\n")
+        self.torn_closed = True
         return True
+
+    def discard_if_unused(self) -> None:
+        """Remove the file again if this run created it and wrote nothing (refused early)."""
+        if self.created and self.written == 0 and os.fstat(self._fd).st_size == 0:
+            self.path.unlink(missing_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record as one line."""
@@ -126,3 +171,89 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 def read_log(path: Path) -> Iterator[dict[str, Any]]:
     """Every complete record in a log; a torn line (a crash mid-write) is skipped."""
     return iter(LogScan(path))
+
+
+DONE = frozenset({"updated", "unchanged"})
+
+
+@dataclass
+class LogState:
+    """What an earlier log says, read once: its run headers, each target's latest status."""
+
+    path: Path
+    headers: list[dict[str, Any]] = field(default_factory=list)
+    latest: dict[str, str] = field(default_factory=dict)
+    torn_lines: int = 0
+
+    @property
+    def header(self) -> dict[str, Any] | None:
+        """The first run's header: whose log this is."""
+        return self.headers[0] if self.headers else None
+
+    @property
+    def last_header(self) -> dict[str, Any] | None:
+        """The latest run's header: the configuration a retry or resume starts from."""
+        return self.headers[-1] if self.headers else None
+
+    def done(self) -> set[str]:
+        """Targets whose latest record is ``updated`` or ``unchanged``."""
+        return {target for target, status in self.latest.items() if status in DONE}
+
+    def failed(self) -> set[str]:
+        """Targets whose latest record is ``failed``."""
+        return {target for target, status in self.latest.items() if status == "failed"}
+
+
+def read_log_state(path: Path) -> LogState | None:
+    """An existing log's state, or None when there is no log (or an empty one) at ``path``."""
+    if not path.is_file():
+        return None
+    state = LogState(path)
+    scan = LogScan(path)
+    try:
+        for record in scan:
+            if record.get("type") == "run":
+                state.headers.append(record)
+            elif record.get("type") == "result" and "id" in record:
+                state.latest[str(record["id"])] = str(record.get("status"))
+    except OSError as exc:
+        raise InputError(f"cannot read the result log: {exc.strerror}", path) from None
+    state.torn_lines = scan.torn_lines
+    return state if state.headers or state.latest or state.torn_lines else None
+
+
+def check_owner(state: LogState | None, job: str, digest: str, dry_run: bool, force: bool) -> None:
+    """Refuse to add a run to a log of another job, another version of it, or another mode.
+
+    A log belongs to one job (its name); another version of that job (digest) only with
+    ``force``; and a log holds either dry runs or real runs, never both.
+    """
+    header = state.header if state is not None else None
+    if state is None or header is None:
+        if state is not None:
+            raise InputError("not a bulkflow result log (no run header)", state.path)
+        return
+    if header.get("job") != job:
+        raise InputError(
+            f"this is the log of job {header.get('job')!r}, not {job!r}; give this run its own "
+            "--log (or none: each run gets a new log)",
+            state.path,
+        )
+    if header.get("digest") != digest and not force:
+        raise InputError(
+            f"written for a different version of the job (digest {header.get('digest')}, now "
+            f"{digest}); use the job that wrote it, another --log, or --force",
+            state.path,
+        )
+    if bool(header.get("dry_run")) != dry_run:
+        raise InputError(_mode_message(bool(header.get("dry_run")), header), state.path)
+
+
+def _mode_message(log_is_dry: bool, header: dict[str, Any]) -> str:
+    job_file = header.get("job_file") or "JOB"
+    if log_is_dry:
+        return (
+            "this is a dry run's log: changes are never made from or into it. To make them, "
+            f"run: bulkflow run {job_file} (it writes a new log)"
+        )
+    return f"this is a real run's log: plan into a log of its own: bulkflow plan {job_file}"

@@ -7,7 +7,7 @@ import ipaddress
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ import structlog
 from pydantic import SecretStr
 
 from bulkflow import __version__
-from bulkflow.attempt import EngineOptions, count_retry
+from bulkflow.attempt import count_retry
 from bulkflow.auth import ImsTokens, StaticToken, TokenSource
 from bulkflow.changes import kind_of, spec_of
 from bulkflow.client import FlowClient
@@ -29,34 +29,34 @@ from bulkflow.pacing import Pacer
 from bulkflow.prefetch import BATCH_SIZE
 from bulkflow.prepare import PreparedJob
 from bulkflow.query import Selected, run_query
-from bulkflow.resultlog import LogScan, ResultLog, utc_now
+from bulkflow.resultlog import LogState, ResultLog, check_owner, read_log_state, utc_now
 from bulkflow.retry import RetryPolicy
-from bulkflow.savedplan import PlanRecorder
+from bulkflow.runconfig import RunConfig
+from bulkflow.savedplan import PlanRecorder, check_plan_etags
 from bulkflow.secrets import REGISTRY
 from bulkflow.targets import Target
 
 if TYPE_CHECKING:
     from bulkflow.sim import Simulator
 
-DONE = frozenset({"updated", "unchanged"})
 log = structlog.get_logger("bulkflow.runner")
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """Everything a run needs besides the job."""
+    """Everything a run needs besides the job: its configuration and where it writes.
 
-    options: EngineOptions
+    ``earlier`` is the log at ``log_path`` as read before the run (``retry`` and ``--resume``
+    read it to rebuild the configuration); when None, :func:`execute` reads it itself.
+    """
+
+    config: RunConfig
     log_path: Path
     resume: bool = False
     sim: bool = False
-    timeout_s: float = 30.0
-    max_retries: int = 6
-    max_retry_after_s: float = 120.0
-    rate_per_s: float | None = None
     only: frozenset[str] | None = None
     force: bool = False
-    source_plan: Path | None = None
+    earlier: LogState | None = None
 
 
 class RunControl:
@@ -108,41 +108,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def latest_statuses(log_path: Path, digest: str | None, force: bool = False) -> LogState:
-    """Each target's latest status in an earlier log; refuses another job's log unless ``force``."""
-    state = LogState()
-    scan = LogScan(log_path)
-    for record in scan:
-        if record.get("type") == "run":
-            state.header = state.header or record
-            if digest is not None and record.get("digest") != digest and not force:
-                raise InputError(
-                    f"{log_path} was written for a different version of the job (digest "
-                    f"{record.get('digest')}, now {digest}); use the job that wrote it, or --force"
-                )
-        elif record.get("type") == "result":
-            state.latest[str(record["id"])] = str(record["status"])
-    state.torn_lines = scan.torn_lines
-    return state
-
-
-@dataclass
-class LogState:
-    """What an earlier log says: its first header, each target's latest status, torn lines."""
-
-    header: dict[str, Any] | None = None
-    latest: dict[str, str] = field(default_factory=dict)
-    torn_lines: int = 0
-
-    def done(self) -> set[str]:
-        """Targets whose latest record is ``updated`` or ``unchanged``."""
-        return {target for target, status in self.latest.items() if status in DONE}
-
-    def failed(self) -> set[str]:
-        """Targets whose latest record is ``failed``."""
-        return {target for target, status in self.latest.items() if status == "failed"}
-
-
 def _pending(job: PreparedJob, skip: set[str], only: frozenset[str] | None) -> Iterator[Target]:
     return (t for t in job.targets() if t.id not in skip and (only is None or t.id in only))
 
@@ -189,7 +154,8 @@ async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Sett
 
 
 def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
-    """The log's first line."""
+    """The log's first line for this run, with the run's whole configuration."""
+    config = plan.config
     return {
         "type": "run",
         "run_id": uuid.uuid4().hex,
@@ -198,10 +164,11 @@ def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
         "job_file_abs": str(job.loaded.path.resolve()),
         "digest": job.loaded.digest,
         "resource": job.job.resource,
-        "dry_run": plan.options.dry_run,
+        "dry_run": config.dry_run,
         "resume": plan.resume,
         "sim": plan.sim,
-        "apply": str(plan.source_plan) if plan.source_plan else None,
+        "apply": config.plan_file,
+        "config": config.header(),
         "targets": job.target_count,
         "started_at": utc_now(),
         "bulkflow": __version__,
@@ -215,38 +182,67 @@ async def execute(
     observer: Observer | None = None,
     control: RunControl | None = None,
 ) -> Summary:
-    """Run ``job`` against ``settings``' Flow Service, writing ``plan.log_path``."""
+    """Run ``job`` against ``settings``' Flow Service, writing ``plan.log_path``.
+
+    Before any request: the transport is checked, and the log must be this job's (or new),
+    of the same kind of run, and not held by another process.
+    """
     _guard(settings)
-    earlier = _earlier_log(job, plan)
-    skip = earlier.done() if earlier is not None else set()
-    control = control or RunControl(Pacer(plan.options.concurrency, plan.rate_per_s))
-    limit = plan.options.concurrency
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+    config = plan.config
+    earlier = plan.earlier if plan.earlier is not None else read_log_state(plan.log_path)
+    check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, plan.force)
+    if plan.resume and earlier is not None and earlier.torn_lines:
+        log.warning("log.torn_lines", path=str(plan.log_path), lines=earlier.torn_lines)
+    control = control or RunControl(Pacer(config.concurrency, config.rate_per_s))
+    with ResultLog(plan.log_path) as sink:
+        try:
+            return await _run(job, settings, plan, _Context(earlier, sink, control, observer))
+        finally:
+            sink.discard_if_unused()
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What one run holds besides the job and its plan."""
+
+    earlier: LogState | None
+    sink: ResultLog
+    control: RunControl
+    observer: Observer | None
+
+
+async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Context) -> Summary:
+    config = plan.config
+    # aiohttp's total timeout also counts waiting for a pooled connection: a pool as large as
+    # the worker count keeps that wait at zero.
+    connector = aiohttp.TCPConnector(limit=config.concurrency, limit_per_host=config.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        policy = RetryPolicy(
-            max_attempts=plan.max_retries + 1, max_retry_after_s=plan.max_retry_after_s
-        )
-        client = await _client(session, settings, job, plan.timeout_s, policy, control.pacer)
-        resolved = await resolve_query(job, client, plan, earlier)
-        with ResultLog(plan.log_path) as sink:
-            started = header(job, plan) | {
-                "skipped": len(skip),
-                "torn_lines_closed": sink.torn_closed,
-            }
-            if resolved is not None:
-                started["resolved_targets"] = resolved
-            sink.write(started)
-            shown = {k: v for k, v in started.items() if k not in ("type", "resolved_targets")}
-            log.info("run.started", **shown)
-            engine = control.engine = Engine(
-                job, client, sink, plan.options, observer, control.recorder, control.planned
+        client = await _client(session, settings, job, config, ctx.control.pacer)
+        resolved = await resolve_query(job, client, plan, ctx.earlier)
+        if ctx.control.planned is not None and not config.replan:
+            await check_plan_etags(
+                client, job, ctx.control.planned, config.skip_stale, config.plan_file
             )
-            if control.stop_requests:
-                engine.request_stop()
-            try:
-                return await engine.run(_pending(job, skip, plan.only))
-            finally:
-                _finish(engine, control, sink, len(skip))
+        skip = ctx.earlier.done() if plan.resume and ctx.earlier is not None else set()
+        started = header(job, plan) | {
+            "skipped": len(skip),
+            "torn_lines_closed": ctx.sink.close_torn_line(),
+        }
+        if resolved is not None:
+            started["resolved_targets"] = resolved
+        ctx.sink.write(started)
+        shown = {k: v for k, v in started.items() if k not in ("type", "resolved_targets")}
+        log.info("run.started", **shown)
+        control = ctx.control
+        engine = control.engine = Engine(
+            job, client, ctx.sink, config, ctx.observer, control.recorder, control.planned
+        )
+        if control.stop_requests:
+            engine.request_stop()
+        try:
+            return await engine.run(_pending(job, skip, plan.only))
+        finally:
+            _finish(engine, control, ctx.sink, len(skip))
 
 
 def _guard(settings: Settings) -> None:
@@ -261,15 +257,19 @@ async def _client(
     session: aiohttp.ClientSession,
     settings: Settings,
     job: PreparedJob,
-    timeout_s: float,
-    policy: RetryPolicy | None = None,
+    config: RunConfig,
     pacer: Pacer | None = None,
 ) -> FlowClient:
     """A client with a token already in hand: bad credentials fail here, before any target."""
-    tokens = _tokens(session, settings, timeout_s)
+    tokens = _tokens(session, settings, config.timeout_s)
     await tokens.token()
     sandbox = job.job.sandbox or settings.sandbox
-    return FlowClient(session, settings, tokens, sandbox, policy, timeout_s, count_retry, pacer)
+    policy = RetryPolicy(
+        max_attempts=config.max_retries + 1, max_retry_after_s=config.max_retry_after_s
+    )
+    return FlowClient(
+        session, settings, tokens, sandbox, policy, config.timeout_s, count_retry, pacer
+    )
 
 
 def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) -> None:
@@ -292,7 +292,7 @@ async def resolve_query(
     query = job.query
     if query is None:
         return None
-    header = earlier.header if earlier is not None else None
+    header = earlier.header if earlier is not None and plan.resume else None
     recorded = header.get("resolved_targets") if header is not None else None
     if plan.only is not None:
         ids = sorted(plan.only)
@@ -305,16 +305,6 @@ async def resolve_query(
     log.info("run.targets_resolved", targets=len(ids), from_log=from_log)
     job.use_targets([Target(target_id, {}, "query", None) for target_id in ids])
     return ids
-
-
-def _earlier_log(job: PreparedJob, plan: RunPlan) -> LogState | None:
-    """The log a ``--resume`` continues, read once: done targets and the first run's header."""
-    if not (plan.resume and plan.log_path.exists()):
-        return None
-    state = latest_statuses(plan.log_path, job.loaded.digest, plan.force)
-    if state.torn_lines:
-        log.warning("log.torn_lines", path=str(plan.log_path), lines=state.torn_lines)
-    return state
 
 
 def _tokens(session: aiohttp.ClientSession, settings: Settings, timeout_s: float) -> TokenSource:
@@ -333,7 +323,7 @@ async def select_targets(
     """What a job would work on, with names and states, without changing anything."""
     _guard(settings)
     async with aiohttp.ClientSession() as session:
-        client = await _client(session, settings, job, timeout_s)
+        client = await _client(session, settings, job, RunConfig(timeout_s=timeout_s))
         kind = job.job.resource
         if job.query is not None:
             return await run_query(client, kind, job.query.property, job.query.limit)

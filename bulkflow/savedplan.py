@@ -9,18 +9,24 @@ The file carries the job's digest and its own: an edited plan is refused.
 from __future__ import annotations
 
 import hashlib
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import SecretStr
 
-from bulkflow.errors import InputError
+from bulkflow.errors import InputError, StalePlanError
 from bulkflow.prepare import PreparedJob
 from bulkflow.resultlog import utc_now, write_private
 from bulkflow.secrets import secret_reference
 
+if TYPE_CHECKING:
+    from bulkflow.client import FlowClient
+
 PLAN_FORMAT = 1
+CHECK_BATCH = 100  # ids per list request (the list endpoint's largest page)
+SHOWN_STALE = 20
 
 
 class PlanRecorder:
@@ -101,3 +107,47 @@ def resolve_references(value: Any, secrets: dict[str, SecretStr]) -> Any:
     if isinstance(value, list):
         return [resolve_references(v, secrets) for v in value]
     return value
+
+
+async def check_plan_etags(
+    client: FlowClient,
+    job: PreparedJob,
+    planned: dict[str, dict[str, Any]],
+    skip_stale: bool,
+    plan_file: str | None = None,
+) -> dict[str, str]:
+    """Compare every planned etag with the service's, 100 targets per list request.
+
+    A plan is applied whole or not at all (as Terraform refuses a stale plan): when any target
+    changed since the review, :class:`StalePlanError` says which, and nothing is sent. With
+    ``skip_stale`` the changed ones are marked, to be recorded ``stale`` without a request.
+    """
+    stale: dict[str, str] = {}
+    ids = iter(sorted(planned))
+    while chunk := list(islice(ids, CHECK_BATCH)):
+        found = await client.get_many(job.job.resource, chunk)
+        for target_id in chunk:
+            current = found.get(target_id)
+            if current is None:
+                stale[target_id] = "no longer exists"
+            elif current[1] != planned[target_id]["etag"]:
+                stale[target_id] = "changed since the plan was made"
+    if stale and not skip_stale:
+        raise StalePlanError(_stale_message(stale, len(planned), job, plan_file), stale)
+    for target_id, reason in stale.items():
+        planned[target_id] = planned[target_id] | {"stale": reason}
+    return stale
+
+
+def _stale_message(
+    stale: dict[str, str], total: int, job: PreparedJob, plan_file: str | None
+) -> str:
+    lines = [f"{len(stale)} of {total} planned targets changed since the review; nothing was sent:"]
+    lines += [f"  {target_id}: {reason}" for target_id, reason in list(stale.items())[:SHOWN_STALE]]
+    if len(stale) > SHOWN_STALE:
+        lines.append(f"  ... and {len(stale) - SHOWN_STALE} more")
+    lines.append(f"Make and review a new plan: bulkflow plan {job.loaded.path} --out PLAN")
+    lines.append(
+        f"or apply the rest, recording these stale: bulkflow apply {plan_file or 'PLAN'} --skip-stale"
+    )
+    return "\n".join(lines)

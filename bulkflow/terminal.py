@@ -116,10 +116,10 @@ def print_summary(
     summary: Summary,
     console: Console,
     log_path: Path | None,
-    retry_argv: list[str] | None,
+    steps: list[list[str]] | None = None,
     dry_run: bool = False,
 ) -> None:
-    """Counts per status, elapsed time and rate, and the failed targets with how to retry."""
+    """Counts per status, elapsed time and rate, the failed targets, and what to run next."""
     console.print("[bold]Summary[/bold]")
     table = Table(show_edge=False)
     table.add_column("status")
@@ -144,13 +144,30 @@ def print_summary(
         )
     if summary.interrupted:
         console.print("Interrupted: targets not started are not in the log; resume with --resume.")
+    if summary.unreachable is not None:
+        console.print(
+            f"Stopped: the service cannot be reached: {summary.unreachable}. "
+            "Targets not attempted are not in the log.",
+            style="bold red",
+            markup=False,
+        )
     if log_path is not None:
         console.print(f"Result log: {log_path}")
     if summary.failed:
-        _print_failures(summary, console, retry_argv)
+        _print_failures(summary, console)
+    for step in steps or ():
+        console.print(STEP_LABELS.get(step[1], "Next:"))
+        console.print("  " + shlex.join(step), markup=False, highlight=False)
 
 
-def _print_failures(summary: Summary, console: Console, retry_argv: list[str] | None) -> None:
+STEP_LABELS = {
+    "run": "When the service can be reached again, resume with:",
+    "retry": "Retry the failed targets with:",
+    "plan": "Targets changed since the review: make and review a new plan with:",
+}
+
+
+def _print_failures(summary: Summary, console: Console) -> None:
     total = summary.counts.get("failed", 0) + summary.counts.get("stale", 0)
     console.print(f"[bold red]Failed or stale targets ({total})[/bold red]")
     failures = Table(show_edge=False)
@@ -163,6 +180,3 @@ def _print_failures(summary: Summary, console: Console, retry_argv: list[str] | 
     console.print(failures)
     if total > SHOWN_FAILURES:
         console.print(f"... and {total - SHOWN_FAILURES} more in the result log.")
-    if retry_argv:
-        console.print("Retry the failed targets with:")
-        console.print("  " + shlex.join(retry_argv), markup=False, highlight=False)

@@ -8,10 +8,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from bulkflow.config import Settings
-from bulkflow.engine import EngineOptions, Summary
+from bulkflow.engine import Summary
 from bulkflow.jobfile import load_job
 from bulkflow.prepare import PreparedJob, prepare
 from bulkflow.resultlog import read_log
+from bulkflow.runconfig import RunConfig
 from bulkflow.runner import RunPlan, execute
 from bulkflow.sim import Simulator
 from tests.conftest import write_job
@@ -44,20 +45,8 @@ async def run_job(
 ) -> tuple[Summary, list[dict[str, Any]]]:
     """Run a job against ``sim``; return the summary and the result records of this run."""
     job = prepared(tmp_path, body)
-    plan_fields = {
-        k: options.pop(k)
-        for k in (
-            "resume",
-            "timeout_s",
-            "max_retries",
-            "max_retry_after_s",
-            "rate_per_s",
-            "only",
-            "force",
-        )
-        if k in options
-    }
-    plan = RunPlan(options=EngineOptions(**options), log_path=tmp_path / log_name, **plan_fields)
+    plan_fields = {k: options.pop(k) for k in ("resume", "only", "force") if k in options}
+    plan = RunPlan(config=RunConfig(**options), log_path=tmp_path / log_name, **plan_fields)
     summary = await execute(job, sim_settings(sim), plan)
     records = list(read_log(tmp_path / log_name))
     last_run = max(i for i, r in enumerate(records) if r["type"] == "run")

@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from bulkflow.auth import ImsTokens
-from bulkflow.engine import EngineOptions
 from bulkflow.errors import AuthError
+from bulkflow.runconfig import RunConfig
 from bulkflow.runner import RunPlan, execute
 from bulkflow.sim import Faults, Simulator
 from tests.conftest import DEST_FLOW, SimFactory, job_body
@@ -84,7 +84,7 @@ async def test_401_mid_run_causes_one_refresh(make_sim: SimFactory, tmp_path: Pa
             if self.done == 50:
                 sim.app.tokens.revoke_all()
 
-    plan = RunPlan(options=EngineOptions(concurrency=20), log_path=tmp_path / "r.jsonl")
+    plan = RunPlan(config=RunConfig(concurrency=20), log_path=tmp_path / "r.jsonl")
     summary = await execute(job, sim_settings(sim), plan, RevokeAt50())
     assert summary.counts["updated"] == 200
     assert sim.stats.count(status=401) >= 2
@@ -98,7 +98,7 @@ async def test_refused_static_token_fails_targets_as_auth(
     sim = await make_sim(fixed_token="right-token")
     job = prepared(tmp_path, job_body([DEST_FLOW], ROLLOUT))
     settings = sim_settings(sim, access_token=SecretStr("wrong-token"))
-    plan = RunPlan(options=EngineOptions(), log_path=tmp_path / "r.jsonl")
+    plan = RunPlan(config=RunConfig(), log_path=tmp_path / "r.jsonl")
     summary = await execute(job, settings, plan)
     assert summary.failed[0]["error"]["kind"] == "auth"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bulkflow.sim import Simulator
+from bulkflow.sim import Faults, Simulator
 from tests.conftest import DEST_FLOW, SimFactory, job_body, write_job
 from tests.engine_helpers import segment_ids
 from tests.test_cli import bulkflow, sim_env
@@ -96,16 +96,38 @@ async def test_saved_plan_applies_to_unchanged_flows(make_sim: SimFactory, tmp_p
         "apply", str(plan), "--log", str(tmp_path / "a.jsonl"), env=sim_env(sim)
     )
     assert status == 0, err
-    assert sim.stats.count("GET") == 0
+    assert sim.stats.count("GET") == 1, "only the list request that checks the planned etags"
     assert sim.stats.count("PATCH", 200) == 10
     for flow_id in ids:
         assert WINTER in segment_ids(sim, flow_id)
 
 
-async def test_rival_edit_makes_targets_stale_and_untouched(
-    make_sim: SimFactory, tmp_path: Path
-) -> None:
-    """Flows edited after the review end ``stale`` and are left alone; the rest are applied."""
+async def test_stale_plan_is_refused_whole(make_sim: SimFactory, tmp_path: Path) -> None:
+    """Flows edited after the review: nothing is sent, exit 1, the stale ids and the next step."""
+    sim = await make_sim()
+    ids = flows(sim, 6)
+    plan, _ = await make_plan(sim, tmp_path, ids)
+    for flow_id in ids[:2]:
+        sim.store.rival_write("prod", "flows", flow_id)
+    before = {flow_id: sim.doc("flows", flow_id) for flow_id in ids}
+    sim.stats.reset()
+    status, out, err = await bulkflow(
+        "apply", str(plan), "--log", str(tmp_path / "a.jsonl"), env=sim_env(sim)
+    )
+    assert status == 1, err
+    assert sim.stats.count("PATCH") == 0
+    assert sim.stats.count("GET") == 1, "one list request checks up to 100 planned etags"
+    assert {flow_id: sim.doc("flows", flow_id) for flow_id in ids} == before
+    said = out + err
+    assert all(flow_id in said for flow_id in ids[:2])
+    assert not any(flow_id in said for flow_id in ids[2:])
+    assert "bulkflow plan" in said
+    assert "--skip-stale" in said
+    assert "bulkflow retry" not in said
+
+
+async def test_skip_stale_applies_the_rest(make_sim: SimFactory, tmp_path: Path) -> None:
+    """``--skip-stale``: the unchanged flows are applied, the edited ones recorded ``stale``."""
     sim = await make_sim()
     ids = flows(sim, 6)
     plan, _ = await make_plan(sim, tmp_path, ids)
@@ -113,10 +135,9 @@ async def test_rival_edit_makes_targets_stale_and_untouched(
         sim.store.rival_write("prod", "flows", flow_id)
     edited = {flow_id: sim.doc("flows", flow_id) for flow_id in ids[:2]}
     status, out, _ = await bulkflow(
-        "apply", str(plan), "--log", str(tmp_path / "a.jsonl"), env=sim_env(sim)
+        "apply", str(plan), "--skip-stale", "--log", str(tmp_path / "a.jsonl"), env=sim_env(sim)
     )
     assert status == 1
-    assert "stale" in out
     for flow_id in ids[:2]:
         assert sim.doc("flows", flow_id) == edited[flow_id]
     for flow_id in ids[2:]:
@@ -124,6 +145,30 @@ async def test_rival_edit_makes_targets_stale_and_untouched(
     records = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     stale = {r["id"] for r in records if r.get("status") == "stale"}
     assert stale == set(ids[:2])
+    assert "0 conflicts re-planned" in out
+    assert "bulkflow retry" not in out
+    assert "bulkflow plan" in out
+
+
+async def test_edit_after_the_check_ends_stale_not_re_planned(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """An edit between the etag check and the PATCH: that target ``stale``, never a re-plan."""
+    sim = await make_sim(Faults(rival_ids=frozenset({"plan-000"})))
+    ids = flows(sim, 3)
+    plan, _ = await make_plan(sim, tmp_path, ids)
+    status, out, _ = await bulkflow(
+        "apply", str(plan), "--log", str(tmp_path / "a.jsonl"), env=sim_env(sim)
+    )
+    assert status == 1
+    records = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert {r["id"]: r["status"] for r in records if r["type"] == "result"} == {
+        ids[0]: "stale",
+        ids[1]: "updated",
+        ids[2]: "updated",
+    }
+    assert "0 conflicts re-planned" in out
+    assert "bulkflow retry" not in out
 
 
 async def test_replan_updates_stale_targets(make_sim: SimFactory, tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def test_summary_lists_failures_and_the_retry_command() -> None:
     summary.counts.update({"updated": 3, "failed": 1})
     summary.failed.append({"id": "f-1", "error": {"kind": "not_found", "message": "GET 404: gone"}})
     out = io.StringIO()
-    print_summary(summary, Console(file=out, width=160), None, ["bulkflow", "retry", "run.jsonl"])
+    print_summary(summary, Console(file=out, width=160), None, [["bulkflow", "retry", "run.jsonl"]])
     text = out.getvalue()
     assert "updated" in text
     assert "f-1" in text
