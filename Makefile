@@ -20,7 +20,10 @@ lint: $(STAMP)
 	$(BIN)/mypy bulkflow
 
 test: lint
-	$(BIN)/pytest
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest -n 4
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
 
 demo: $(STAMP)
 	$(BIN)/bulkflow run jobs/q4-segment-rollout.yaml --sim
@@ -32,4 +35,4 @@ sim: $(STAMP)
 	$(BIN)/bulkflow sim --flows 1000 --connections 50
 
 clean:
-	rm -rf $(VENV) runs .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs build .mypy_cache .pytest_cache .ruff_cache .coverage .coverage.*

@@ -87,7 +87,9 @@ async def test_stats_report_how_late_latency_wakeups_were(
     make_sim: SimFactory, make_api: Any
 ) -> None:
     """``/_sim/stats`` counts the latency wake-ups (two per request) and their mean lateness."""
-    sim = await make_sim(Faults(latency_ms=10))
+    # 100 ms, so that handling a request never overruns the second wait even on a loaded
+    # machine (a wait whose deadline has already passed does not sleep, and is not counted).
+    sim = await make_sim(Faults(latency_ms=100))
     api = make_api(sim)
     for _ in range(3):
         await api.request("GET", f"/flows/{DEST_FLOW}")
