@@ -46,8 +46,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("rival-rate", "share of reads followed by another writer's edit"),
         ("ignore-patch-rate", "share of PATCHes accepted but not applied"),
         ("echo-reject-rate", "share of PATCHes refused with a 400 echoing the body"),
+        ("redirect-rate", "share of requests redirected to --redirect-to"),
+        ("no-etag-rate", "share of documents served without etag and version"),
+        ("garbage-rate", "share of requests answered 200 with an HTML body"),
     ):
         faults.add_argument(f"--{name}", type=float, help=help_text)
+    faults.add_argument("--redirect-to", help="origin redirects point at, e.g. http://127.0.0.1:9")
+    faults.add_argument("--redirect-status", type=int, choices=(301, 302, 303, 307, 308))
+    faults.add_argument(
+        "--redirect-methods",
+        type=lambda text: frozenset(m.strip().upper() for m in text.split(",") if m.strip()),
+        help="comma list of methods to redirect (default GET,PATCH)",
+    )
     p.set_defaults(handler=run_sim)
 
 
@@ -67,6 +77,12 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "rival_rate": "rival_rate",
         "ignore_patch_rate": "ignore_patch_rate",
         "echo_reject_rate": "echo_reject_rate",
+        "redirect_rate": "redirect_rate",
+        "redirect_to": "redirect_to",
+        "redirect_status": "redirect_status",
+        "redirect_methods": "redirect_methods",
+        "no_etag_rate": "no_etag_rate",
+        "garbage_rate": "garbage_rate",
     }
     given = {field: getattr(args, arg) for arg, field in names.items()}
     return Faults(**{k: v for k, v in given.items() if v is not None})
