@@ -33,7 +33,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--on-demand", action="store_true", help="generate unknown ids when read (benchmarks)"
     )
-    faults = p.add_argument_group("faults")
+    _add_fault_flags(p.add_argument_group("faults"))
+    p.set_defaults(handler=run_sim)
+
+
+def _add_fault_flags(faults: argparse._ArgumentGroup) -> None:
+    """The fault switches; each maps to a :class:`Faults` field."""
     for name, help_text in (
         ("latency-ms", "fixed latency per request"),
         ("jitter-ms", "uniform extra latency, 0..N"),
@@ -58,11 +63,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=lambda text: frozenset(m.strip().upper() for m in text.split(",") if m.strip()),
         help="comma list of methods to redirect (default GET,PATCH)",
     )
-    p.set_defaults(handler=run_sim)
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
     """The :class:`Faults` the flags name; unset flags keep their defaults."""
+    from pydantic import ValidationError
+
+    from bulkflow.errors import InputError
     from bulkflow.sim import Faults
 
     names = {
@@ -85,7 +92,13 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "garbage_rate": "garbage_rate",
     }
     given = {field: getattr(args, arg) for arg, field in names.items()}
-    return Faults(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return Faults(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        prefix = f"{where}: " if where else ""
+        raise InputError(f"invalid fault flags: {prefix}{problem['msg']}") from None
 
 
 def run_sim(args: argparse.Namespace) -> int:

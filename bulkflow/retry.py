@@ -137,26 +137,34 @@ async def with_retries(
     delay = _delay(policy, first, 1)
     _announce(first, 1, delay, on_retry, context)
     await anyio.sleep(delay)
+    return await _retrying(policy, on_retry, context)(call)
+
+
+def _retrying(
+    policy: RetryPolicy,
+    on_retry: Callable[[RetryableError, float], None] | None,
+    context: dict[str, object],
+) -> AsyncRetrying:
+    """tenacity, for the attempts after the first; its attempt 1 is our attempt 2."""
+
+    def failure(state: RetryCallState) -> BaseException | None:
+        return state.outcome.exception() if state.outcome else None
 
     def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
+        exc = failure(state)
         if isinstance(exc, RetryableError):
             _announce(exc, state.attempt_number + 1, state.upcoming_sleep, on_retry, context)
 
     def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return _delay(policy, exc, state.attempt_number + 1)
+        return _delay(policy, failure(state), state.attempt_number + 1)
 
     def stop(state: RetryCallState) -> bool:
-        # tenacity counts its own attempts; the direct first call above is one more.
-        exc = state.outcome.exception() if state.outcome else None
-        return state.attempt_number + 1 >= policy.attempts_for(exc)
+        return state.attempt_number + 1 >= policy.attempts_for(failure(state))
 
-    retrying = AsyncRetrying(
+    return AsyncRetrying(
         stop=stop,
         wait=wait,
         retry=retry_if_exception_type(RetryableError),
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await retrying(call)

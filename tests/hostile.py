@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -45,14 +46,16 @@ class Hostile:
 
 
 @asynccontextmanager
-async def hostile_server(answer: Answer = _empty) -> AsyncIterator[Hostile]:
-    """Serve ``answer`` on a free loopback port until the block ends."""
+async def hostile_server(
+    answer: Answer = _empty, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Hostile]:
+    """Serve ``answer`` on a free loopback port (over TLS with ``tls``) until the block ends."""
     server = Hostile(answer)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", server._handle)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls).start()
     server.port = int(runner.addresses[0][1])
     try:
         yield server

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -96,6 +100,40 @@ async def test_tls_failure_is_unreachable_naming_host_port_and_tls(
         with pytest.raises(UnreachableError) as caught:
             await client.get("flows", FLOW)
     assert caught.value.message.startswith(f"TLS handshake with 127.0.0.1:{server.port} failed: ")
+
+
+def self_signed(folder: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_untrusted_certificate_is_unreachable_naming_the_verify_failure(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """A self-signed certificate: "TLS handshake with HOST:PORT failed: certificate verify failed…"."""
+    async with hostile_server(tls=self_signed(tmp_path)) as server:
+        client = client_at(
+            session, f"https://127.0.0.1:{server.port}{PATH}", unreachable_attempts=1
+        )
+        with pytest.raises(UnreachableError) as caught:
+            await client.get("flows", FLOW)
+        assert server.seen == []
+    assert caught.value.message.startswith(
+        f"TLS handshake with 127.0.0.1:{server.port} failed: certificate verify failed"
+    )
 
 
 async def test_dropped_connection_is_retryable_naming_host_port(

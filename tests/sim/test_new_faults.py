@@ -107,3 +107,14 @@ def test_sim_flags_set_the_new_faults() -> None:
     assert (faults.redirect_rate, faults.redirect_to, faults.redirect_status) == (0.5, OTHER, 302)
     assert faults.redirect_methods == frozenset({"PATCH"})
     assert (faults.no_etag_rate, faults.garbage_rate) == (0.25, 0.1)
+
+
+def test_invalid_fault_flags_are_input_errors() -> None:
+    """``--redirect-rate`` without ``--redirect-to`` is an input error (exit 2), not a crash."""
+    from bulkflow.cli import build_parser
+    from bulkflow.cli_sim import faults_from_args
+    from bulkflow.errors import InputError
+
+    args = build_parser().parse_args(["sim", "--redirect-rate", "1"])
+    with pytest.raises(InputError, match="redirect_to"):
+        faults_from_args(args)
