@@ -7,17 +7,25 @@ shrinks for short-lived tokens) and refreshed once when a request gets 401.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import anyio
+import orjson
 from pydantic import SecretStr
 
 from bulkflow.config import Settings
 from bulkflow.errors import AuthError, InputError
 from bulkflow.secrets import REGISTRY
+from bulkflow.transport import (
+    ERROR_BODY_LIMIT_BYTES,
+    read_prefix,
+    redirect_refusal,
+    transport_failure,
+)
 
 
 class TokenSource(Protocol):
@@ -96,16 +104,7 @@ class ImsTokens:
             "client_secret": settings.client_secret.get_secret_value(),
             "scope": settings.scopes,
         }
-        try:
-            async with self._session.post(
-                settings.ims_url, data=form, timeout=self._timeout
-            ) as resp:
-                body = await resp.json(content_type=None) if resp.content_length != 0 else {}
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            raise AuthError(
-                f"cannot get a token from IMS at {settings.ims_url}: {type(exc).__name__}"
-            ) from None
+        status, body = await self._post(form)
         if status != 200 or not isinstance(body, dict) or "access_token" not in body:
             reason = (
                 body.get("error_description") or body.get("error")
@@ -120,3 +119,23 @@ class ImsTokens:
         REGISTRY.add(self._token.get_secret_value())
         self._renew_at = self._clock() + lifetime - min(300.0, lifetime * 0.1)
         self.fetches += 1
+
+    async def _post(self, form: dict[str, str]) -> tuple[int, Any]:
+        """IMS's status and decoded body; redirects, bad bodies and no connection: AuthError."""
+        url = self._settings.ims_url
+        try:
+            async with self._session.post(
+                url, data=form, timeout=self._timeout, allow_redirects=False
+            ) as resp:
+                status, location = resp.status, resp.headers.get("Location")
+                raw = await read_prefix(resp, ERROR_BODY_LIMIT_BYTES)
+        except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as exc:
+            failure = transport_failure(exc, "POST", url)
+            raise AuthError(f"cannot get a token from IMS: {failure.message}") from None
+        if 300 <= status < 400:
+            # Following would hand the client secret to wherever Location points.
+            raise AuthError(f"IMS token request: {redirect_refusal('POST', status, location, url)}")
+        try:
+            return status, orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError:
+            raise AuthError(f"IMS answered {status} with a body that is not JSON") from None

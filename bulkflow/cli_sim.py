@@ -33,7 +33,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--on-demand", action="store_true", help="generate unknown ids when read (benchmarks)"
     )
-    faults = p.add_argument_group("faults")
+    _add_fault_flags(p.add_argument_group("faults"))
+    p.set_defaults(handler=run_sim)
+
+
+def _add_fault_flags(faults: argparse._ArgumentGroup) -> None:
+    """The fault switches; each maps to a :class:`Faults` field."""
     for name, help_text in (
         ("latency-ms", "fixed latency per request"),
         ("jitter-ms", "uniform extra latency, 0..N"),
@@ -46,13 +51,25 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("rival-rate", "share of reads followed by another writer's edit"),
         ("ignore-patch-rate", "share of PATCHes accepted but not applied"),
         ("echo-reject-rate", "share of PATCHes refused with a 400 echoing the body"),
+        ("redirect-rate", "share of requests redirected to --redirect-to"),
+        ("no-etag-rate", "share of documents served without etag and version"),
+        ("garbage-rate", "share of requests answered 200 with an HTML body"),
     ):
         faults.add_argument(f"--{name}", type=float, help=help_text)
-    p.set_defaults(handler=run_sim)
+    faults.add_argument("--redirect-to", help="origin redirects point at, e.g. http://127.0.0.1:9")
+    faults.add_argument("--redirect-status", type=int, choices=(301, 302, 303, 307, 308))
+    faults.add_argument(
+        "--redirect-methods",
+        type=lambda text: frozenset(m.strip().upper() for m in text.split(",") if m.strip()),
+        help="comma list of methods to redirect (default GET,PATCH)",
+    )
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
     """The :class:`Faults` the flags name; unset flags keep their defaults."""
+    from pydantic import ValidationError
+
+    from bulkflow.errors import InputError
     from bulkflow.sim import Faults
 
     names = {
@@ -67,9 +84,21 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "rival_rate": "rival_rate",
         "ignore_patch_rate": "ignore_patch_rate",
         "echo_reject_rate": "echo_reject_rate",
+        "redirect_rate": "redirect_rate",
+        "redirect_to": "redirect_to",
+        "redirect_status": "redirect_status",
+        "redirect_methods": "redirect_methods",
+        "no_etag_rate": "no_etag_rate",
+        "garbage_rate": "garbage_rate",
     }
     given = {field: getattr(args, arg) for arg, field in names.items()}
-    return Faults(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return Faults(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        prefix = f"{where}: " if where else ""
+        raise InputError(f"invalid fault flags: {prefix}{problem['msg']}") from None
 
 
 def run_sim(args: argparse.Namespace) -> int:

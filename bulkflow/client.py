@@ -3,12 +3,19 @@
 Layers, one concern each: :meth:`FlowClient.get`/``patch``/``list_page`` → ``_call`` (one
 token refresh on 401) → :func:`bulkflow.retry.with_retries` (429, 5xx, transport) →
 ``_exchange`` (one HTTP request, aiohttp's exceptions and error statuses translated here).
+
+Only what Flow Service serves is taken as an answer (see :mod:`bulkflow.transport` for
+redirects, body caps and unreachable hosts): a 2xx whose body is not JSON, a GET without the
+document, a list page that is not an object, or a document without a usable etag fails the
+target with kind ``invalid_response``. A write is never sent without the etag the service
+served as ``If-Match``; a listed document without one is left for a single GET to judge.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+import ssl
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +33,21 @@ from bulkflow.errors import (
     ApiError,
     AuthError,
     ConflictError,
+    InvalidResponseError,
     RetryableError,
     UnauthorizedError,
 )
 from bulkflow.pacing import Pacer
 from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
+from bulkflow.transport import (
+    BODY_LIMIT_BYTES,
+    ERROR_BODY_LIMIT_BYTES,
+    MiB,
+    read_body,
+    read_prefix,
+    redirect_refusal,
+    transport_failure,
+)
 
 Doc = dict[str, Any]
 log = structlog.get_logger("bulkflow.client")
@@ -82,43 +99,63 @@ class FlowClient:
             "GET", f"/{kind}/{quote(resource_id, safe='')}", target=resource_id
         )
         items = response.body.get("items") if isinstance(response.body, dict) else None
-        if not items or not isinstance(items[0], dict):
-            raise ApiError(f"GET answered {response.status} without the document", response.status)
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            raise InvalidResponseError(
+                f"GET answered {response.status} without the document", response.status
+            )
         doc: Doc = items[0]
-        return doc, _etag(doc)
+        return doc, _served_etag(doc, f"GET /{kind}/{resource_id}")
 
     async def get_many(self, kind: str, resource_ids: list[str]) -> dict[str, tuple[Doc, str]]:
-        """Up to 100 documents in one request, by ``property=id==a,b,c``; missing ids are absent."""
+        """Up to 100 documents in one request, by ``property=id==a,b,c``; missing ids are absent.
+
+        A listed document without a usable etag is left out too: the caller fetches it alone,
+        and that GET fails it as ``invalid_response`` if the etag is still missing.
+        """
         params = [("property", "id==" + ",".join(resource_ids)), ("limit", str(len(resource_ids)))]
         wanted = set(resource_ids)
-        return {
-            str(doc["id"]): (doc, _etag(doc))
-            async for doc in self.list_all(kind, params)
-            if doc.get("id") in wanted
-        }
+        found: dict[str, tuple[Doc, str]] = {}
+        async for doc in self.list_all(kind, params):
+            doc_id, etag = doc.get("id"), _usable_etag(doc)
+            if isinstance(doc_id, str) and doc_id in wanted and etag is not None:
+                found[doc_id] = (doc, etag)
+        return found
 
     async def patch(self, kind: str, resource_id: str, ops: list[Doc], etag: str) -> str | None:
         """Send ``ops`` with ``If-Match: etag`` exactly as served; the new etag, or None on 202."""
+        _require_etag(etag, f"PATCH /{kind}/{resource_id}")
         headers = {"If-Match": etag, "Content-Type": "application/json"}
         path = f"/{kind}/{quote(resource_id, safe='')}"
         response = await self._call("PATCH", path, headers, orjson.dumps(ops), target=resource_id)
-        if isinstance(response.body, dict) and response.body.get("etag"):
-            return str(response.body["etag"])
-        return None
+        return _usable_etag(response.body) if isinstance(response.body, dict) else None
 
     async def action(self, resource_id: str, op: str, etag: str | None = None) -> str | None:
-        """``POST /flows/{id}/action?op=enable|disable`` (If-Match when known); the new etag."""
+        """``POST /flows/{id}/action?op=enable|disable`` with ``If-Match``; the new etag.
+
+        Without an etag (a PATCH before it answered 202) nothing is sent: the target fails,
+        and ``bulkflow retry`` reads the flow again and sends the action with its etag.
+        """
+        if_match = _require_etag(etag, f"POST /flows/{resource_id}/action?op={op}")
         path = f"/flows/{quote(resource_id, safe='')}/action?op={op}"
-        headers = {"If-Match": etag} if etag else None
-        response = await self._call("POST", path, headers, target=resource_id)
-        body = response.body
-        return str(body["etag"]) if isinstance(body, dict) and "etag" in body else None
+        response = await self._call("POST", path, {"If-Match": if_match}, target=resource_id)
+        return _usable_etag(response.body) if isinstance(response.body, dict) else None
 
     async def list_page(self, kind: str, params: list[tuple[str, str]]) -> Doc:
         """One page of ``GET /{kind}``; follow ``_links.next.href`` for the next."""
         response = await self._call("GET", f"/{kind}", params=params)
-        body: Doc = response.body if isinstance(response.body, dict) else {}
-        return body
+        body = response.body
+        if not isinstance(body, dict):
+            raise InvalidResponseError(
+                f"GET /{kind} answered {response.status} with a list page that is not a JSON object",
+                response.status,
+            )
+        if not isinstance(body.get("items", []), list):
+            raise InvalidResponseError(
+                f"GET /{kind} answered {response.status} with items that are not a list",
+                response.status,
+            )
+        page: Doc = body
+        return page
 
     async def list_all(self, kind: str, params: list[tuple[str, str]]) -> AsyncGenerator[Doc]:
         """Every item of ``GET /{kind}``, page after page (``_links.next.href``)."""
@@ -179,22 +216,23 @@ class FlowClient:
             log.debug("http.request", method=method, url=self._base + path, headers=all_headers)
         try:
             async with self._paced():
-                status, retry_after, raw = await self._send(method, path, all_headers, data, params)
-        except TimeoutError:
-            raise RetryableError(f"{method} timed out", None, "transport") from None
-        except aiohttp.ClientError as exc:
-            raise RetryableError(
-                f"{method} failed: {type(exc).__name__}", None, "transport"
-            ) from None
+                status, answer, raw = await self._send(method, path, all_headers, data, params)
+        except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as exc:
+            raise transport_failure(exc, method, self._base) from None
         if self._pacer is not None:
             self._pacer.answered(status)
+        if raw is None:
+            limit_mib = BODY_LIMIT_BYTES // MiB
+            raise InvalidResponseError(
+                f"{method} answered {status} with a body over {limit_mib} MiB; not read", status
+            )
         if debug_enabled():
             # Success bodies are never logged: a connection's carries its credentials.
             body = None if 200 <= status < 300 else raw[:2000].decode(errors="replace")
             log.debug("http.response", method=method, path=path, status=status, error_body=body)
         if 200 <= status < 300:
-            return Response(status, _decode(raw))
-        raise self._error(method, status, raw, retry_after)
+            return Response(status, _success_body(method, status, raw))
+        raise self._error(method, status, raw, answer)
 
     def _paced(self) -> AbstractAsyncContextManager[None]:
         return self._pacer.request() if self._pacer is not None else contextlib.nullcontext()
@@ -206,7 +244,8 @@ class FlowClient:
         headers: dict[str, str],
         data: bytes | None,
         params: list[tuple[str, str]] | None,
-    ) -> tuple[int, str | None, bytes]:
+    ) -> tuple[int, Mapping[str, str], bytes | None]:
+        """Status, headers and body (None: a success body over the cap, left unread)."""
         async with self._session.request(
             method,
             URL(self._base + path, encoded=True),  # ids are quoted already; skip re-parsing
@@ -214,10 +253,16 @@ class FlowClient:
             data=data,
             params=params,
             timeout=self._timeout,
+            allow_redirects=False,  # a 3xx is an answer to report, never a place to go
         ) as resp:
-            return resp.status, resp.headers.get("Retry-After"), await resp.read()
+            if 200 <= resp.status < 300:
+                return resp.status, resp.headers, await read_body(resp, BODY_LIMIT_BYTES)
+            return resp.status, resp.headers, await read_prefix(resp, ERROR_BODY_LIMIT_BYTES)
 
-    def _error(self, method: str, status: int, raw: bytes, retry_after: str | None) -> ApiError:
+    def _error(self, method: str, status: int, raw: bytes, answer: Mapping[str, str]) -> ApiError:
+        if 300 <= status < 400:
+            location = answer.get("Location")
+            return ApiError(redirect_refusal(method, status, location, self._base), status)
         message = f"{method} {status}: {_message(raw)}"
         if status == 401:
             return UnauthorizedError(message, status)
@@ -229,14 +274,18 @@ class FlowClient:
             # The resource is still applying an earlier operation: wait and send again.
             return RetryableError(message, status, "http")
         if status == 429 or status >= 500:
-            wait = parse_retry_after(retry_after)
-            if wait is not None and wait > self._policy.max_retry_after_s:
-                cap = self._policy.max_retry_after_s
-                return ApiError(
-                    f"{message} (Retry-After {wait:.0f}s exceeds the {cap:.0f}s cap)", status
-                )
-            return RetryableError(message, status, "http", wait)
+            return self._retryable(message, status, answer.get("Retry-After"))
         return ApiError(message, status)
+
+    def _retryable(self, message: str, status: int, retry_after: str | None) -> ApiError:
+        """429 or 5xx: retried after ``Retry-After``, unless it asks longer than the cap."""
+        wait = parse_retry_after(retry_after)
+        if wait is not None and wait > self._policy.max_retry_after_s:
+            cap = self._policy.max_retry_after_s
+            return ApiError(
+                f"{message} (Retry-After {wait:.0f}s exceeds the {cap:.0f}s cap)", status
+            )
+        return RetryableError(message, status, "http", wait)
 
 
 def _decode(raw: bytes) -> Any:
@@ -259,14 +308,53 @@ def _message(raw: bytes) -> str:
     return text[:300] or "no message"
 
 
-def _etag(doc: Doc) -> str:
-    """A document's etag (``version`` holds the same value)."""
-    return str(doc.get("etag") or doc.get("version") or "")
+def _success_body(method: str, status: int, raw: bytes) -> Any:
+    """A 2xx body as JSON (None when empty); anything else is not Flow Service's answer."""
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidResponseError(
+            f"{method} answered {status} with a body that is not JSON", status
+        ) from None
+
+
+def _usable_etag(doc: Doc) -> str | None:
+    """A document's etag (``version`` holds the same value), if it can be sent as If-Match."""
+    etag = doc.get("etag") or doc.get("version")
+    # Printable ASCII only: a CR/LF would otherwise reach a request header.
+    if isinstance(etag, str) and etag.strip() and etag.isascii() and etag.isprintable():
+        return etag
+    return None
+
+
+def _served_etag(doc: Doc, what: str) -> str:
+    """The etag to write with; a document without a usable one fails the target."""
+    etag = _usable_etag(doc)
+    if etag is not None:
+        return etag
+    if doc.get("etag") or doc.get("version"):
+        raise InvalidResponseError(
+            f"{what} served an etag that cannot be sent as If-Match; not sending a PATCH"
+        )
+    raise InvalidResponseError(
+        f"{what} served the document without an etag; not sending a PATCH without If-Match"
+    )
+
+
+def _require_etag(etag: str | None, what: str) -> str:
+    """A write goes out with the etag the service served, or not at all."""
+    if not etag:
+        raise InvalidResponseError(f"{what}: no etag to send as If-Match; not sent")
+    return etag
 
 
 def continuation_token(page: Doc) -> str | None:
     """The ``continuationToken`` of ``_links.next.href``, when there is a next page."""
-    href = ((page.get("_links") or {}).get("next") or {}).get("href")
+    links = page.get("_links")
+    following = links.get("next") if isinstance(links, dict) else None
+    href = following.get("href") if isinstance(following, dict) else None
     if not isinstance(href, str) or "continuationToken=" not in href:
         return None
     return unquote(href.split("continuationToken=", 1)[1].split("&", 1)[0])

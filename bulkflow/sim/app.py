@@ -66,6 +66,7 @@ KNOWN_FIELDS = {
 }
 RETRY_AFTER = web.RequestKey("retry_after_s", float)
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+GARBAGE = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -146,7 +147,17 @@ class FlowServiceApp:
                 request.transport.abort()
             raise asyncio.CancelledError
         status = self.faults.server_error()
-        return errors.server_error(status) if status else None
+        return errors.server_error(status) if status else self._hostile(request)
+
+    def _hostile(self, request: web.Request) -> web.Response | None:
+        """A gateway that redirects elsewhere or answers 200 with an HTML page."""
+        redirect = self.faults.redirect(request.method, request.path_qs)
+        if redirect is not None:
+            status, location = redirect
+            return web.Response(status=status, headers={"Location": location})
+        if self.faults.garbage():
+            return web.Response(text=GARBAGE, content_type="text/html")
+        return None
 
     async def get_doc(self, request: web.Request) -> web.Response:
         """``GET /{kind}/{id}`` answers ``{"items": [doc]}`` or 404."""
@@ -159,7 +170,7 @@ class FlowServiceApp:
         if doc is None:
             return errors.not_found(kind, doc_id)
         self._maybe_rival(sandbox, kind, doc_id)
-        return errors.json_response({"items": [doc]})
+        return errors.json_response({"items": [self._served(doc)]})
 
     async def patch_doc(self, request: web.Request) -> web.Response:
         """``PATCH /{kind}/{id}`` with If-Match: JSON Patch applied atomically."""
@@ -236,7 +247,7 @@ class FlowServiceApp:
         page = docs[offset : offset + limit]
         for doc in page:
             self._maybe_rival(sandbox, kind, doc["id"])
-        body: dict[str, Any] = {"items": page, "_links": {}}
+        body: dict[str, Any] = {"items": [self._served(doc) for doc in page], "_links": {}}
         if offset + limit < len(docs):
             token = encode_token(query | {"offset": offset + limit})
             body["_links"] = {"next": {"href": f"/{kind}?continuationToken={token}"}}
@@ -276,6 +287,12 @@ class FlowServiceApp:
     def _maybe_rival(self, sandbox: str, kind: str, doc_id: str) -> None:
         if self.faults.rival(doc_id):
             self.rival_pending.add((sandbox, kind, doc_id))
+
+    def _served(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The document as answered: without ``etag`` and ``version`` under that fault."""
+        if not self.faults.strip_etag():
+            return doc
+        return {key: value for key, value in doc.items() if key not in ("etag", "version")}
 
     def _etag_matches(self, supplied: str, current: str) -> bool:
         if self.config.strict_etag:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_ORG = "SIMULATOR0000000000000000@AdobeOrg"
 
@@ -32,6 +32,20 @@ class Faults(BaseModel):
     rival_ids: frozenset[str] = frozenset()  # the rival edits these before every PATCH
     ignore_patch_rate: float = Field(0.0, ge=0, le=1)
     echo_reject_rate: float = Field(0.0, ge=0, le=1)  # 400 whose message echoes the body
+    # A hostile or misconfigured gateway: 3xx to another origin (Location = redirect_to + path),
+    # documents served without etag/version, 200 answers whose body is HTML.
+    redirect_rate: float = Field(0.0, ge=0, le=1)
+    redirect_status: Literal[301, 302, 303, 307, 308] = 307
+    redirect_to: str | None = None
+    redirect_methods: frozenset[str] = frozenset({"GET", "PATCH"})
+    no_etag_rate: float = Field(0.0, ge=0, le=1)
+    garbage_rate: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _redirect_has_target(self) -> Faults:
+        if self.redirect_rate and not self.redirect_to:
+            raise ValueError("redirect_rate needs redirect_to, the origin to point at")
+        return self
 
 
 class SimConfig(BaseModel):

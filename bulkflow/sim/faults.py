@@ -1,4 +1,5 @@
-"""Fault injection: latency, throttling, server errors, dropped connections, a rival writer.
+"""Fault injection: latency, throttling, server errors, dropped connections, a rival writer,
+and a hostile gateway (redirects to another origin, documents without etag, non-JSON 200s).
 
 Each fault draws from its own random stream seeded from the simulator's seed, so a run is
 reproducible for a given order of requests.
@@ -30,7 +31,10 @@ class FaultPlan:
         self.faults = faults
         self._streams = {
             name: random.Random(f"{seed}:{name}")
-            for name in ("latency", "throttle", "error", "drop", "rival", "ignore", "echo")
+            for name in (
+                *("latency", "throttle", "error", "drop", "rival", "ignore", "echo"),
+                *("redirect", "etag", "garbage"),
+            )
         }
         self._bucket = faults.throttle_rps or 0.0
         self._bucket_at = time.monotonic()
@@ -79,6 +83,25 @@ class FaultPlan:
         """Whether to refuse a PATCH with a 400 whose message echoes the request body."""
         rate = self.faults.echo_reject_rate
         return bool(rate) and self._streams["echo"].random() < rate
+
+    def redirect(self, method: str, path_qs: str) -> tuple[int, str] | None:
+        """A 3xx status and the ``Location`` on the other origin for this request, or None."""
+        faults = self.faults
+        if method not in faults.redirect_methods or not faults.redirect_to:
+            return None
+        if not faults.redirect_rate or self._streams["redirect"].random() >= faults.redirect_rate:
+            return None
+        return faults.redirect_status, faults.redirect_to.rstrip("/") + path_qs
+
+    def strip_etag(self) -> bool:
+        """Whether to serve one document without its ``etag`` and ``version``."""
+        rate = self.faults.no_etag_rate
+        return bool(rate) and self._streams["etag"].random() < rate
+
+    def garbage(self) -> bool:
+        """Whether to answer 200 with a body that is not JSON."""
+        rate = self.faults.garbage_rate
+        return bool(rate) and self._streams["garbage"].random() < rate
 
     def _maybe_missing(self, seconds: float) -> float | None:
         if self._streams["throttle"].random() < self.faults.retry_after_missing_rate:
