@@ -175,9 +175,11 @@ class TargetPath:
                 )
                 etag = outcome.etag_after or ""
             if outcome.action is not None:
-                outcome.etag_after = await self.client.action(
-                    target.id, outcome.action, etag or None
-                )
+                if not etag:
+                    # The PATCH answered 202 without an etag: the action needs the one the
+                    # service serves now (a state change does not overwrite anyone's content).
+                    _, etag = await self.client.get(self.kind, target.id)
+                outcome.etag_after = await self.client.action(target.id, outcome.action, etag)
         except ConflictError:
             # A 412 after a retried request may mean our own first try was applied; the re-plan
             # then comes out empty, and the target is reported updated, not unchanged.

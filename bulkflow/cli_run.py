@@ -207,9 +207,9 @@ def next_steps(summary: Summary, job: PreparedJob, plan: RunPlan) -> list[list[s
     """Commands that would do what is left: resume, retry failures, re-plan stale targets."""
     sim = ["--sim"] if plan.sim else []
     steps: list[list[str]] = []
-    if summary.unreachable is not None:
+    if summary.unreachable is not None:  # a resume also redoes the failed targets
         log = ["--log", str(plan.log_path), "--resume"]
-        steps.append(["bulkflow", "run", str(job.loaded.path), *log, *sim])
+        return [["bulkflow", "run", str(job.loaded.path), *log, *sim]]
     if summary.counts.get("failed"):
         steps.append(["bulkflow", "retry", str(plan.log_path), *sim])
     if summary.counts.get("stale"):

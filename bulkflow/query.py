@@ -47,7 +47,8 @@ async def run_query(
         async for doc in docs:
             if limit is not None and len(selected) >= limit:
                 break
-            selected.append(_selected(doc))
+            if isinstance(doc.get("id"), str) and doc["id"]:  # an item without an id is no target
+                selected.append(_selected(doc))
     return selected
 
 

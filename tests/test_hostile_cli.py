@@ -81,7 +81,8 @@ async def test_non_json_answers_fail_as_invalid_response_end_to_end(
 
 @pytest.mark.timeout(40)
 async def test_closed_port_fails_each_target_fast_naming_host_and_port(tmp_path: Path) -> None:
-    """AEP_BASE_URL at a closed port: every target fails transport naming host, port and cause."""
+    """AEP_BASE_URL at a closed port: each attempted target fails transport naming host, port
+    and cause (the run stops early; see test_run_safety for what is left unrecorded)."""
     port = closed_port()
     targets = [f"flow-{n:03d}" for n in range(20)]
     job = write_job(tmp_path, job_body(targets, ROLLOUT))
@@ -95,7 +96,7 @@ async def test_closed_port_fails_each_target_fast_naming_host_and_port(tmp_path:
     status, _, err = await bulkflow("plan", str(job), "--log", str(log), env=env)
     assert status == 1, err
     records = [r for r in read_log(log) if r["type"] == "result"]
-    assert len(records) == 20
+    assert 3 <= len(records) <= 20
     for record in records:
         assert record["error"]["kind"] == "transport"
         assert record["error"]["message"] == (

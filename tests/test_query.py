@@ -178,6 +178,20 @@ async def test_set_state_with_patch_sends_both(make_sim: SimFactory, tmp_path: P
     assert records[0]["etag_after"] == doc["etag"]
 
 
+async def test_state_change_after_a_202_patch_uses_the_served_etag(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """A PATCH answered 202 (no etag), then set_state: the flow is read again for its etag."""
+    sim = await make_sim(patch_status=202)
+    body = job_body([DEST_FLOW], [{"add_segment": {"id": NEW}}, {"set_state": "disabled"}])
+    _, records = await run_job(sim, tmp_path, body)
+    assert records[0]["status"] == "updated", records[0]["error"]
+    doc = sim.doc("flows", DEST_FLOW)
+    assert doc is not None
+    assert doc["state"] == "disabled"
+    assert NEW in str(doc["transformations"])
+
+
 async def test_patch_while_operation_in_progress_is_retried(
     make_sim: SimFactory, tmp_path: Path
 ) -> None:
