@@ -177,17 +177,11 @@ def _step(node: Any, part: str, adding: bool) -> tuple[bool, Any, str]:
         if adding and index == len(node):
             return False, None, ""
         return False, None, f"has {len(node)} items, no index {index}"
-    return False, None, f"is {_TYPE_NAMES.get(type(node), 'a value')}, not an object or array"
+    return False, None, f"is {_TYPE_NAMES.get(type(node), 'null')}, not an object or array"
 
 
 _INDEX = re.compile(r"0|[1-9][0-9]*")
-_TYPE_NAMES = {
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "a boolean",
-    type(None): "null",
-}
+_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
 
 
 def writable_copy(doc: Doc, paths: list[str]) -> Doc:
