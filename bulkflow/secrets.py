@@ -14,17 +14,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 MASK = "***"
-SENSITIVE_KEYS = frozenset(
-    {
-        "authorization",
-        "access_token",
-        "client_secret",
-        "password",
-        "securitytoken",
-        "token",
-        "secret",
-    }
-)
+#: Keys whose values are secret whatever they hold, by ending, ignoring case, ``-`` and ``_``:
+#: ``Authorization``, ``Proxy-Authorization``, ``clientSecret``, ``refresh_token``, ``db_password``.
+SENSITIVE_KEYS = ("authorization", "password", "passwd", "secret", "token")
 SENSITIVE_PATHS = ("/auth/params",)
 #: Shorter secrets are masked only as whole values: a one-letter token must not mask every letter.
 SHORT_SECRET_CHARS = 8
@@ -64,6 +56,11 @@ class SecretSource(BaseModel):
         if not value:
             raise ValueError(f"{self.describe()} is empty")
         return SecretStr(value)
+
+
+def is_sensitive_key(key: str) -> bool:
+    """Whether ``key`` names a secret (``x-api-key`` does not: it carries the client id)."""
+    return key.lower().replace("-", "").replace("_", "").endswith(SENSITIVE_KEYS)
 
 
 def secret_reference(name: str) -> str:
