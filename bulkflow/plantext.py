@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from bulkflow.secrets import REGISTRY
+
 _SEGMENTS = re.compile(r"/params/segmentSelectors/selectors(/(\d+|-))?$")
 _PROFILE = re.compile(r"/params/profileSelectors/selectors(/(\d+|-))?$")
 SENSITIVE_PREFIXES = ("/auth/params",)
@@ -50,9 +52,9 @@ def _selector(value: Any, noun: str) -> str:
 
 
 def short(value: Any) -> str:
-    """JSON for ``value``, cut to a readable length."""
-    text = orjson.dumps(value).decode()
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    """JSON for ``value``, secrets masked, then cut to a readable length."""
+    text = REGISTRY.text(orjson.dumps(value).decode())
+    return text if len(text) <= MAX_VALUE_CHARS else REGISTRY.cut(text, MAX_VALUE_CHARS - 1) + "…"
 
 
 def summary_line(counts: dict[str, int], dry_run: bool) -> str:
