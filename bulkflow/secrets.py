@@ -58,6 +58,15 @@ class SecretSource(BaseModel):
         return SecretStr(value)
 
 
+def is_sensitive_path(path: str) -> bool:
+    """Whether an op at ``path`` touches credentials: at or below a sensitive path, or above
+    one (a ``replace /auth`` carries the params, and the value it replaces holds them too)."""
+    return any(
+        path.startswith(sensitive) or sensitive.startswith(path + "/") or not path
+        for sensitive in SENSITIVE_PATHS
+    )
+
+
 def is_sensitive_key(key: str) -> bool:
     """Whether ``key`` names a secret (``x-api-key`` does not: it carries the client id)."""
     return key.lower().replace("-", "").replace("_", "").endswith(SENSITIVE_KEYS)
@@ -176,7 +185,7 @@ class Redactor:
         return [self._op(op) for op in ops]
 
     def _op(self, op: dict[str, Any]) -> dict[str, Any]:
-        if "value" in op and op["path"].startswith(SENSITIVE_PATHS):
+        if "value" in op and is_sensitive_path(op["path"]):
             return {**op, "value": mask_leaves(op["value"])}
         masked: dict[str, Any] = self.data(op)
         return masked

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -182,3 +183,28 @@ async def test_one_letter_token_is_masked_in_debug_authorization(
     assert requests
     assert all(event["headers"]["Authorization"] == "***" for event in requests)
     assert err.count("***") == len(requests)
+
+
+AUTH_DOC = {"auth": {"specName": "Basic", "params": {"password": "old-password-c0ffee"}}}
+REPLACE_AUTH = {
+    "op": "replace",
+    "path": "/auth",
+    "value": {"specName": "Basic", "params": {"password": "new-literal-password"}},
+}
+
+
+@pytest.mark.parametrize("op", [REPLACE_AUTH, {"op": "remove", "path": "/auth"}])
+def test_plan_line_above_auth_params_shows_no_credentials(op: dict[str, Any]) -> None:
+    """An op on ``/auth`` (which holds the params) reads ``(sensitive)``, no old or new value."""
+    from bulkflow.attempt import before
+
+    line = describe(op, before(AUTH_DOC, op))
+    assert line.endswith("/auth (sensitive)")
+
+
+def test_ops_above_auth_params_are_written_masked() -> None:
+    """An op on ``/auth`` is written with its leaves masked, as one on ``/auth/params`` is."""
+    from bulkflow.secrets import Redactor
+
+    (written,) = Redactor().ops([REPLACE_AUTH])
+    assert written["value"] == {"specName": "***", "params": {"password": "***"}}

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from bulkflow.changes import Change
 from bulkflow.errors import PlanError
 from bulkflow.planner import plan
+from bulkflow.sim import Simulator
 from bulkflow.sim.generate import load_fixture
 from tests.conftest import CLIENT_ID, CONNECTION, SimFactory, write_job
 from tests.test_cli import bulkflow
@@ -107,15 +108,21 @@ def rotation_by_raw_patch(tmp_path: Path, path: str) -> Path:
     return Path(write_job(tmp_path, body))
 
 
+def password_of(sim: Simulator, connection_id: str) -> str:
+    """The connection's current password, as the simulator holds it."""
+    doc = sim.doc("connections", connection_id)
+    assert doc is not None
+    return str(doc["auth"]["params"]["password"])
+
+
 async def test_bad_raw_patch_path_leaks_no_credentials_through_cli(
     make_sim: SimFactory, tmp_path: Path
 ) -> None:
     """A rotation whose raw patch path is wrong: the failure shows neither old nor new password."""
     sim = await make_sim(client_id=CLIENT_ID, client_secret="raw-patch-client-secret")
     sim.store.ensure("connections", "conn-a")
-    current = [
-        sim.doc("connections", c)["auth"]["params"]["password"] for c in (CONNECTION, "conn-a")
-    ]  # type: ignore[index]
+    current = [password_of(sim, c) for c in (CONNECTION, "conn-a")]
+    assert current == ["{PASSWORD}", "sim-initial-password"]
     job = rotation_by_raw_patch(tmp_path, "/auth/params/nosuchfield/x")
     log = tmp_path / "r.jsonl"
     env = {
