@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from bulkflow.changes import Change
@@ -93,6 +95,55 @@ def test_word_where_an_array_index_belongs_is_named() -> None:
     doc = {"items": ["secret-item-one"]}
     message = plan_error(doc, {"patch": [{"op": "replace", "path": "/items/first", "value": 1}]})
     assert message.endswith("/items is an array, 'first' is not an index")
+
+
+NAMES = st.sampled_from(["a", "b", "0", "1", "-", "auth", "params"])
+LEAVES = st.integers(0, 9999).map(lambda n: f"doc-value-{n:04d}") | st.integers() | st.none()
+DOCS = st.dictionaries(
+    NAMES,
+    st.recursive(
+        LEAVES,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=3),
+        max_leaves=12,
+    ),
+    max_size=4,
+)
+RAW_OPS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "op": st.sampled_from(["add", "replace", "remove"]),
+            "path": st.lists(NAMES, min_size=1, max_size=4).map(lambda p: "/" + "/".join(p)),
+            "value": st.just(NEW_PASSWORD),
+        }
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def strings_of(value: Any) -> list[str]:
+    """The string leaves of a JSON-like value."""
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings_of(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings_of(item)]
+    return [value] if isinstance(value, str) else []
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=DOCS, ops=RAW_OPS)
+def test_failed_raw_patch_is_explained_without_values(doc: dict[str, Any], ops: Any) -> None:
+    """Any raw patch that does not apply names the op and what is missing, never a value."""
+    message = ""
+    try:
+        plan(doc, CHANGES.validate_python([{"patch": ops}]))
+    except PlanError as exc:
+        message = exc.message
+    assume(message)
+    assert message.startswith("change 1 (patch), op ")
+    assert "does not apply" not in message, "no specific reason was found"
+    for text in [NEW_PASSWORD, *strings_of(doc)]:
+        assert text not in message
 
 
 def rotation_by_raw_patch(tmp_path: Path, path: str) -> Path:
