@@ -111,9 +111,10 @@ class ImsTokens:
                 if isinstance(body, dict)
                 else None
             )
-            raise AuthError(
-                f"IMS refused the client credentials ({status}: {reason or 'no reason given'})"
-            )
+            # IMS may quote the form it was sent, and the client secret may not be registered yet.
+            hidden = REGISTRY.also(settings.client_secret.get_secret_value())
+            said = hidden.cut(str(reason or "no reason given"), 300)
+            raise AuthError(f"IMS refused the client credentials ({status}: {said})")
         lifetime = float(body.get("expires_in", 86399))
         self._token = SecretStr(str(body["access_token"]))
         REGISTRY.add(self._token.get_secret_value())

@@ -39,6 +39,7 @@ from bulkflow.errors import (
 )
 from bulkflow.pacing import Pacer
 from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
+from bulkflow.secrets import REGISTRY
 from bulkflow.transport import (
     BODY_LIMIT_BYTES,
     ERROR_BODY_LIMIT_BYTES,
@@ -228,7 +229,7 @@ class FlowClient:
             )
         if debug_enabled():
             # Success bodies are never logged: a connection's carries its credentials.
-            body = None if 200 <= status < 300 else raw[:2000].decode(errors="replace")
+            body = None if 200 <= status < 300 else REGISTRY.cut(raw.decode(errors="replace"), 2000)
             log.debug("http.response", method=method, path=path, status=status, error_body=body)
         if 200 <= status < 300:
             return Response(status, _success_body(method, status, raw))
@@ -303,9 +304,9 @@ def _message(raw: bytes) -> str:
     if isinstance(body, dict):
         for key in MESSAGE_FIELDS:
             if isinstance(body.get(key), str) and body[key]:
-                return str(body[key])
-    text = raw.decode("utf-8", errors="replace").strip()
-    return text[:300] or "no message"
+                return REGISTRY.text(str(body[key]))
+    # Masked before the cut: cut first, a secret across the cut would leave its first part.
+    return REGISTRY.cut(raw.decode("utf-8", errors="replace").strip(), 300) or "no message"
 
 
 def _success_body(method: str, status: int, raw: bytes) -> Any:

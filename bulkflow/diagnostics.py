@@ -3,40 +3,66 @@
 Every event passes through :func:`mask_secrets` last before rendering: values under sensitive
 keys (``Authorization``, tokens, secrets, passwords) become ``***``, and every value the
 process knows to be secret is masked wherever it appears, also inside server messages that echo
-a request body.
+a request body and in tracebacks. Text is masked whole: whoever cuts it, cuts it masked.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal
 
 import structlog
 
-from bulkflow.secrets import MASK, REGISTRY, SENSITIVE_KEYS
+from bulkflow.secrets import MASK, REGISTRY, is_sensitive_key
 
 LEVELS = ("debug", "info", "warning", "error")
 
 
 def mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    """structlog processor: mask sensitive keys and every registered secret value."""
-    return {key: _mask(key, value) for key, value in event.items()}
+    """structlog processor: mask sensitive keys, every registered secret value, and tracebacks.
+
+    A traceback is formatted here, so that it is masked too: left as ``exc_info``, the renderer
+    would format it after every processor (with local variables, on a console).
+    """
+    exc_info = event.pop("exc_info", None)
+    masked = {key: _mask(key, value) for key, value in event.items()}
+    if exc_info:
+        masked["exception"] = REGISTRY.text(_traceback(exc_info))
+    return masked
 
 
 def _mask(key: str, value: Any) -> Any:
-    if key.lower().replace("-", "_") in SENSITIVE_KEYS or key.lower() in SENSITIVE_KEYS:
+    if is_sensitive_key(key):
         return MASK
-    if isinstance(value, str):
-        return REGISTRY.text(value)
     if isinstance(value, Mapping):
-        return {k: _mask(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        return {REGISTRY.text(str(k)): _mask(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_mask("", v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return REGISTRY.text(_as_text(value))
+
+
+def _as_text(value: Any) -> str:
+    """How a value reads in an event: bytes decoded, an exception with its type, else ``str``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode(errors="replace")
     if isinstance(value, BaseException):
-        return REGISTRY.text(f"{type(value).__name__}: {value}")
-    return value
+        return f"{type(value).__name__}: {value}"
+    return str(value)
+
+
+def _traceback(exc_info: Any) -> str:
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    return "".join(traceback.format_exception(*exc_info)) if exc_info[0] else ""
 
 
 def configure(level: str = "warning", fmt: Literal["auto", "console", "json"] = "auto") -> None:

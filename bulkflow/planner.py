@@ -11,6 +11,7 @@ before it is returned.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -56,17 +57,18 @@ def plan(doc: Doc, changes: Sequence[BaseModel]) -> list[Op]:
     working: Doc | None = None
     ops: list[Op] = []
     removals: list[_Removal] = []
-    for change in changes:
+    for number, change in enumerate(changes, 1):
         current = doc if working is None else working
         new_ops, new_removals = _plan_change(current, change)
         removals += new_removals
         if new_ops:
-            working = _apply(doc if working is None else working, new_ops, kind_of(change))
+            label = f"change {number} ({kind_of(change)})"
+            working = _apply(doc if working is None else working, new_ops, label)
             ops += new_ops
     if removals:
         removal_ops = _resolve_removals(doc if working is None else working, removals)
         if removal_ops:
-            _apply(doc if working is None else working, removal_ops, "remove")
+            _apply(doc if working is None else working, removal_ops, "removals")
             ops += removal_ops
     # Every op has been applied in order by jsonpatch to a copy of ``doc``: that is the check
     # that the plan applies, so no second application is needed.
@@ -115,14 +117,71 @@ class Pointer(jsonpointer.JsonPointer):
         """Parsed in ``__new__``."""
 
 
-def _apply(doc: Doc, ops: list[Op], kind: str) -> Doc:
+def _apply(doc: Doc, ops: list[Op], label: str) -> Doc:
     """``doc`` with ``ops`` applied by jsonpatch, in a copy; ``doc`` itself is not changed."""
     working = writable_copy(doc, [op["path"] for op in ops])
     try:
         jsonpatch.apply_patch(working, ops, in_place=True, pointer_cls=Pointer)
-    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-        raise PlanError(f"{kind}: the operations do not apply to this document: {exc}") from None
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+        # jsonpatch's own text quotes the document, credentials and all: say it ourselves.
+        raise PlanError(_why_not(doc, ops, label)) from None
     return working
+
+
+def _why_not(doc: Doc, ops: list[Op], label: str) -> str:
+    """Which op of ``ops`` fails on ``doc`` and what it misses, in paths and names, no values."""
+    for number, op in enumerate(ops, 1):
+        try:
+            doc = _apply_one(doc, op)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+            return f"{label}, op {number} ({op['op']} {op['path']}): {_missing(doc, op)}"
+    return f"{label}: the operations do not apply to this document"
+
+
+def _apply_one(doc: Doc, op: Op) -> Doc:
+    working = writable_copy(doc, [op["path"]])
+    jsonpatch.apply_patch(working, [op], in_place=True, pointer_cls=Pointer)
+    return working
+
+
+def _missing(doc: Doc, op: Op) -> str:
+    """What ``doc`` lacks for ``op``: the deepest place its path reaches, and why it stops."""
+    parts = Pointer(op["path"]).parts
+    node: Any = doc
+    at = ""
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        found, child, problem = _step(node, part, last and op["op"] == "add")
+        if problem:
+            return f"{at or 'the document'} {problem}"
+        if not found or last:
+            break
+        node, at = child, f"{at}/{jsonpointer.escape(part)}"
+    return "the operation does not apply here"
+
+
+def _step(node: Any, part: str, adding: bool) -> tuple[bool, Any, str]:
+    """One step down a pointer: (found, child, problem); an add may name a new place."""
+    if isinstance(node, dict):
+        if part in node:
+            return True, node[part], ""
+        return False, None, "" if adding else f"has no member {part!r}"
+    if isinstance(node, list):
+        if part == "-" and adding:
+            return False, None, ""
+        if not _INDEX.fullmatch(part):
+            return False, None, f"is an array, {part!r} is not an index"
+        index = int(part)
+        if index < len(node):
+            return True, node[index], ""
+        if adding and index == len(node):
+            return False, None, ""
+        return False, None, f"has {len(node)} items, no index {index}"
+    return False, None, f"is {_TYPE_NAMES.get(type(node), 'null')}, not an object or array"
+
+
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
 
 
 def writable_copy(doc: Doc, paths: list[str]) -> Doc:

@@ -1,7 +1,8 @@
 """Operations as a person reads them: ``+ audience 2d79… "Winter campaign"``.
 
 ``~ /scheduleParams/frequency: "day" → "week"`` when the value before is known; anything
-under ``/auth/params`` reads ``(sensitive)`` and never shows a value.
+under ``/auth/params`` (or above it, like ``/auth``) reads ``(sensitive)`` and never shows a
+value.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 
 import orjson
 
+from bulkflow.secrets import REGISTRY, is_sensitive_path
+
 _SEGMENTS = re.compile(r"/params/segmentSelectors/selectors(/(\d+|-))?$")
 _PROFILE = re.compile(r"/params/profileSelectors/selectors(/(\d+|-))?$")
-SENSITIVE_PREFIXES = ("/auth/params",)
 MAX_VALUE_CHARS = 80
 UNKNOWN = object()
 
@@ -22,7 +24,7 @@ def describe(op: dict[str, Any], before: Any = UNKNOWN) -> str:
     """One line for one RFC 6902 operation (``before``: the value it replaces, when known)."""
     path, value, name = op["path"], op.get("value"), op["op"]
     sign = {"add": "+", "remove": "-", "replace": "~"}.get(name, "?")
-    if path.startswith(SENSITIVE_PREFIXES):
+    if is_sensitive_path(path):
         return f"{sign} {path} (sensitive)"
     for pattern, noun in ((_SEGMENTS, "audience"), (_PROFILE, "attribute")):
         if pattern.search(path):
@@ -50,9 +52,9 @@ def _selector(value: Any, noun: str) -> str:
 
 
 def short(value: Any) -> str:
-    """JSON for ``value``, cut to a readable length."""
-    text = orjson.dumps(value).decode()
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    """JSON for ``value``, secrets masked, then cut to a readable length."""
+    text = REGISTRY.text(orjson.dumps(value).decode())
+    return text if len(text) <= MAX_VALUE_CHARS else REGISTRY.cut(text, MAX_VALUE_CHARS - 1) + "…"
 
 
 def summary_line(counts: dict[str, int], dry_run: bool) -> str:

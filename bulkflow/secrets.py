@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import orjson
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 MASK = "***"
-SENSITIVE_KEYS = frozenset(
-    {
-        "authorization",
-        "access_token",
-        "client_secret",
-        "password",
-        "securitytoken",
-        "token",
-        "secret",
-    }
-)
+#: Keys whose values are secret whatever they hold, by ending, ignoring case, ``-`` and ``_``:
+#: ``Authorization``, ``Proxy-Authorization``, ``clientSecret``, ``refresh_token``, ``db_password``.
+SENSITIVE_KEYS = ("authorization", "password", "passwd", "secret", "token")
 SENSITIVE_PATHS = ("/auth/params",)
+#: Shorter secrets are masked only as whole values: a one-letter token must not mask every letter.
+SHORT_SECRET_CHARS = 8
 
 
 class SecretSource(BaseModel):
@@ -61,61 +58,172 @@ class SecretSource(BaseModel):
         return SecretStr(value)
 
 
+def is_sensitive_path(path: str) -> bool:
+    """Whether an op at ``path`` touches credentials: at or below a sensitive path, or above
+    one (a ``replace /auth`` carries the params, and the value it replaces holds them too)."""
+    return any(
+        path.startswith(sensitive) or sensitive.startswith(path + "/") or not path
+        for sensitive in SENSITIVE_PATHS
+    )
+
+
+def is_sensitive_key(key: str) -> bool:
+    """Whether ``key`` names a secret (``x-api-key`` does not: it carries the client id)."""
+    return key.lower().replace("-", "").replace("_", "").endswith(SENSITIVE_KEYS)
+
+
 def secret_reference(name: str) -> str:
     """How a secret stands in a plan file: the job file's own template syntax."""
     return "{{ secrets." + name + " }}"
 
 
 class Redactor:
-    """Replaces every registered secret value with ``***`` in strings and JSON-like data."""
+    """Replaces registered secret values with ``***`` in strings and JSON-like data.
 
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        self._values: list[str] = []
+    A secret of :data:`SHORT_SECRET_CHARS` characters or more is masked wherever it occurs; a
+    shorter one only where it stands as a whole value (see :func:`_whole_value_pattern`), so
+    that ``AEP_ACCESS_TOKEN=t`` does not mask every ``t``. Each secret is also looked for as
+    JSON, Python and URL encoding write it, since error bodies echo requests in those forms.
+    Occurrences are found first and masked together, so overlapping secrets leave nothing.
+    """
+
+    def __init__(self, values: Iterable[str] = (), mask: str = MASK) -> None:
+        self._mask = mask
+        self._secrets: dict[str, None] = {}  # in order of registration, for :meth:`also`
+        self._long: list[str] = []
+        self._short: list[str] = []
+        self._whole: re.Pattern[str] | None = None
+        self._needles: set[str] = set()
         for value in values:
             self.add(value)
 
     def add(self, value: str) -> None:
-        """Register one more value to hide (longest first, so overlaps mask fully)."""
-        if value and value not in self._values:
-            self._values.append(value)
-            self._values.sort(key=len, reverse=True)
+        """Register one more value to hide."""
+        if not value or value in self._secrets:
+            return
+        self._secrets[value] = None
+        forms = _forms(value)
+        self._needles.update(_json_escaped(form) for form in forms)
+        if len(value) >= SHORT_SECRET_CHARS:
+            self._long += [form for form in forms if form not in self._long]
+            return
+        self._short += [form for form in forms if form not in self._short]
+        self._whole = _whole_value_pattern(self._short)
+
+    def also(self, *values: str) -> Redactor:
+        """A copy that hides ``values`` too; this redactor is unchanged."""
+        return Redactor([*self._secrets, *values], self._mask)
 
     def text(self, text: str) -> str:
         """``text`` with every secret value masked."""
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
+        spans = self._spans(text)
+        return self._masked(text, spans) if spans else text
+
+    def cut(self, text: str, limit: int) -> str:
+        """``text`` masked, then cut to ``limit`` characters (never the other way round)."""
+        cut = self.text(text)[:limit]
+        return self._mask if self._is_whole(cut) else cut
+
+    def _is_whole(self, text: str) -> bool:
+        stripped = text.strip()
+        return bool(stripped) and any(stripped == form.strip() for form in self._short)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where secrets occur in ``text``, overlapping occurrences included."""
+        spans = []
+        for form in self._long:
+            start = text.find(form)
+            while start >= 0:
+                spans.append((start, start + len(form)))
+                start = text.find(form, start + 1)
+        if self._whole is not None:
+            if self._is_whole(text):
+                return [(0, len(text))]
+            for match in self._whole.finditer(text):
+                group = match.lastgroup or ""
+                spans.append(match.span(group))
+        return spans
+
+    def _masked(self, text: str, spans: list[tuple[int, int]]) -> str:
+        """``text`` with each union of overlapping spans replaced by one mask."""
+        pieces: list[str] = []
+        done = 0
+        for start, stop in sorted(spans):
+            if start > done or not pieces:
+                pieces += [text[done:start], self._mask]
+            done = max(done, stop)
+        return "".join(pieces) + text[done:]
 
     def data(self, value: Any) -> Any:
-        """A copy of JSON-like ``value`` with every secret value masked."""
-        if not self._values or not self._appears_in(value):
+        """A copy of JSON-like ``value`` with every secret value masked (keys too)."""
+        if not self._secrets or not self._appears_in(value):
             return value
+        return self._walk(value)
+
+    def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {k: self.data(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.data(v) for v in value]
+            return {self._walk(k): self._walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._walk(v) for v in value]
         return value
 
     def _appears_in(self, value: Any) -> bool:
-        """Whether any secret occurs in ``value`` (one serialisation beats walking it)."""
+        """Whether any secret may occur in ``value`` (one serialisation beats walking it).
+
+        A string holding a form holds its JSON escape in the serialisation, short ones included.
+        """
         try:
-            text = orjson.dumps(value).decode()
+            text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
         except TypeError:
             return True
-        return any(secret in text for secret in self._values)
+        return any(needle in text for needle in self._needles)
 
     def ops(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Operations as they may be written anywhere: secret values and auth params masked."""
         return [self._op(op) for op in ops]
 
     def _op(self, op: dict[str, Any]) -> dict[str, Any]:
-        if "value" in op and op["path"].startswith(SENSITIVE_PATHS):
+        if "value" in op and is_sensitive_path(op["path"]):
             return {**op, "value": mask_leaves(op["value"])}
         masked: dict[str, Any] = self.data(op)
         return masked
+
+
+def _forms(value: str) -> list[str]:
+    """``value`` as written raw, in a JSON or Python string, and URL- or form-encoded."""
+    forms = [
+        value,
+        _json_escaped(value),
+        json.dumps(value)[1:-1],  # \uXXXX for anything beyond ASCII, as many services write it
+        repr(value)[1:-1],
+        quote_plus(value),
+        quote(value, safe=""),
+    ]
+    return list(dict.fromkeys(form for form in forms if form))
+
+
+def _json_escaped(value: str) -> str:
+    return orjson.dumps(value).decode()[1:-1]
+
+
+def _whole_value_pattern(forms: list[str]) -> re.Pattern[str]:
+    """Where a short secret stands as a whole value, so that it is masked there and only there.
+
+    Quoted (a JSON or Python string), after ``=`` (a form field), ``Bearer `` or ``:`` (a
+    header), or alone on a line. The pattern only looks ahead, so overlapping ones are all found.
+    """
+    alt = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    end = r"(?=[\s&,;\"'\\)\]}]|$)"
+    return re.compile(
+        "(?=(?:"
+        rf"(?<=[\"'])(?P<quoted>{alt})(?=\\?[\"'])"
+        rf"|(?:(?<==)|(?<=[Bb][Ee][Aa][Rr][Ee][Rr] )|:[ \t]*)(?P<after>{alt}){end}"
+        rf"|^[ \t]*(?P<line>{alt})[ \t]*$"
+        "))",
+        re.MULTILINE,
+    )
 
 
 def mask_leaves(value: Any) -> Any:

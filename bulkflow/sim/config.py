@@ -73,5 +73,6 @@ class SimConfig(BaseModel):
     client_id: str | None = None
     client_secret: str | None = None
     fixed_token: str | None = None
+    ims_echo_secret: bool = False  # IMS refusals quote the client_secret sent (hostile)
     journal: bool = True
     on_demand: bool = False  # unknown ids in the default sandbox are generated when read

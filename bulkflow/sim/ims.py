@@ -64,7 +64,8 @@ class TokenBook:
             return _ims_error(400, "invalid_client", "invalid client_id parameter")
         secret = self.config.client_secret
         if secret is not None and not secrets.compare_digest(fields["client_secret"], secret):
-            return _ims_error(401, "invalid_client", "invalid client_secret parameter")
+            echo = f": {fields['client_secret']}" if self.config.ims_echo_secret else ""
+            return _ims_error(401, "invalid_client", f"invalid client_secret parameter{echo}")
         token = self.issue(fields["client_id"])
         return json_response(
             {"access_token": token, "token_type": "bearer", "expires_in": int(self.ttl_s)}
