@@ -3,12 +3,18 @@
 A log may hold several runs (a run, then ``--resume`` or ``retry``); each target counts with
 its latest record. Records are already masked, and nothing else is read, so a report can hold
 no secret the log does not.
+
+Everything in a log is data (names and messages come from the service, ids from the job, and a
+log can be edited), so each value is escaped for where it lands: Markdown text renders as
+exactly its characters, never as markup or a link; HTML goes through :func:`html.escape`.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
+import string
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +31,17 @@ COLOURS = {
     "stale": "#ef6c00",
     "failed": "#c62828",
 }
+# CommonMark lets a backslash escape any ASCII punctuation, which then reads as itself. Escaping
+# it leaves data no way to start markup, a link, an entity, a table cell, or an autolink (GFM's
+# www. and scheme:// need an unescaped "." or ":", e-mail an "@", linkify's //host a "/").
+# The few kept are markup nowhere but at the start of a line, where data never is; so is "_"
+# between letters or digits (CommonMark: it can neither open nor close emphasis), as in not_found.
+_MD_ESCAPES = {ord(c): "\\" + c for c in string.punctuation if c not in "-,;?%'\"_"}
+_LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+# Line ends for CommonMark, and what other viewers and editors take for one.
+_LINE_BREAKS = {ord(c): " " for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_MD_TEXT = _LINE_BREAKS | _MD_ESCAPES
+_BACKTICKS = re.compile("`+")
 
 
 @dataclass
@@ -108,22 +125,12 @@ def _facts(data: ReportData) -> list[tuple[str, str]]:
 
 
 def markdown(data: ReportData) -> str:
-    """The report as Markdown."""
-    lines = [f"# {_title(data)}", ""]
+    """The report as Markdown; every value from the log reads as text (see :func:`_md`)."""
+    lines = [f"# {_md(_title(data))}", ""]
     lines += [f"- **{k}**: {_md(v)}" for k, v in _facts(data)]
     lines += ["", "## Status", "", "| status | targets |", "| --- | ---: |"]
     lines += [f"| {s} | {data.counts.get(s, 0)} |" for s in STATUSES if data.counts.get(s)]
-    lines += ["", "## Failed and stale targets", ""]
-    problems = data.problems()
-    if problems:
-        lines += ["| id | name | status | kind | reason |", "| --- | --- | --- | --- | --- |"]
-        for r in problems:
-            error = r.get("error") or {}
-            lines.append(
-                f"| {r['id']} | {_md(r.get('name') or '')} | {r['status']} | {error.get('kind')} | {_md(str(error.get('message')))} |"
-            )
-    else:
-        lines.append("None.")
+    lines += ["", "## Failed and stale targets", "", *_problem_table(data)]
     lines += ["", "## Latency (per target, milliseconds)", ""]
     pct = data.percentiles()
     if pct:
@@ -134,9 +141,21 @@ def markdown(data: ReportData) -> str:
         ]
     lines += ["", "## Changes per target", ""]
     for r in data.changed():
-        lines.append(f"### {r['id']} {_md(repr_name(r))} ({r['status']})")
-        lines += ["", "```diff", *r["changes"], "```", ""]
+        lines.append(f"### {_md(r['id'])} {_md(repr_name(r))} ({_md(r['status'])})")
+        lines += ["", *_code_block("diff", r["changes"]), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _problem_table(data: ReportData) -> list[str]:
+    problems = data.problems()
+    if not problems:
+        return ["None."]
+    lines = ["| id | name | status | kind | reason |", "| --- | --- | --- | --- | --- |"]
+    for r in problems:
+        error = r.get("error") or {}
+        cells = (r["id"], r.get("name") or "", r["status"], error.get("kind"), error.get("message"))
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return lines
 
 
 def repr_name(record: dict[str, Any]) -> str:
@@ -144,8 +163,17 @@ def repr_name(record: dict[str, Any]) -> str:
     return f'"{record["name"]}"' if record.get("name") else ""
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _md(value: object) -> str:
+    """``value`` as Markdown text that renders as exactly its characters, on one line."""
+    return _LOOSE_UNDERSCORE.sub(r"\\_", str(value).translate(_MD_TEXT))
+
+
+def _code_block(info: str, lines: list[str]) -> list[str]:
+    """A fenced block no line can close: its fence is longer than any backtick run inside."""
+    lines = [line.translate(_LINE_BREAKS) for line in lines]
+    longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, *lines, fence]
 
 
 def html_report(data: ReportData) -> str:
