@@ -6,7 +6,8 @@ no secret the log does not.
 
 Everything in a log is data (names and messages come from the service, ids from the job, and a
 log can be edited), so each value is escaped for where it lands: Markdown text renders as
-exactly its characters, never as markup or a link; HTML goes through :func:`html.escape`.
+exactly its characters, never as markup or a link; HTML goes through :func:`html.escape`. A
+result record the report cannot read is refused as invalid input, naming its line.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import string
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bulkflow.errors import InputError
 from bulkflow.resultlog import STATUSES, LogScan
@@ -31,6 +34,7 @@ COLOURS = {
     "stale": "#ef6c00",
     "failed": "#c62828",
 }
+Status = Literal["updated", "unchanged", "planned", "stale", "failed"]  # resultlog.STATUSES
 # CommonMark lets a backslash escape any ASCII punctuation, which then reads as itself. Escaping
 # it leaves data no way to start markup, a link, an entity, a table cell, or an autolink (GFM's
 # www. and scheme:// need an unescaped "." or ":", e-mail an "@", linkify's //host a "/").
@@ -42,6 +46,21 @@ _LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 _LINE_BREAKS = {ord(c): " " for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
 _MD_TEXT = _LINE_BREAKS | _MD_ESCAPES
 _BACKTICKS = re.compile("`+")
+
+
+class _Result(BaseModel):
+    """The fields of a ``result`` record that a report counts on (``name`` and ``error`` are shown
+    as text, whatever they hold)."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    id: StrictStr
+    status: Status
+    duration_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    conflicts: int | None = Field(default=None, ge=0)
+    retries: int | None = Field(default=None, ge=0)
+    changes: list[StrictStr] = []
+    error: dict[str, Any] | None = None
 
 
 @dataclass
@@ -87,18 +106,31 @@ def load(path: Path) -> ReportData:
         raise InputError(f"no result log at {path}")
     data = ReportData(path)
     scan = LogScan(path)
-    for record in scan:
+    for count, record in enumerate(scan):
         if record.get("type") == "run":
             data.runs.append(record)
         elif record.get("type") == "result":
-            data.latest[str(record["id"])] = record
-            data.durations_ms.append(float(record.get("duration_ms") or 0))
-            data.conflicts += int(record.get("conflicts") or 0)
-            data.retries += int(record.get("retries") or 0)
+            # LogScan counts a torn line before it yields the record after it.
+            _add_result(data, record, line=count + scan.torn_lines + 1)
     data.torn_lines = scan.torn_lines
     if not data.runs:
         raise InputError(f"{path} has no run header: is it a bulkflow result log?")
     return data
+
+
+def _add_result(data: ReportData, record: dict[str, Any], line: int) -> None:
+    try:
+        result = _Result.model_validate(record)
+    except ValidationError as exc:
+        problems = [
+            (line, ".".join(map(str, err["loc"])) + ": " + err["msg"])
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InputError(problems[0][1], data.path, problems=problems) from None
+    data.latest[result.id] = record
+    data.durations_ms.append(result.duration_ms or 0.0)
+    data.conflicts += result.conflicts or 0
+    data.retries += result.retries or 0
 
 
 def _title(data: ReportData) -> str:
