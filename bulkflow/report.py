@@ -3,16 +3,25 @@
 A log may hold several runs (a run, then ``--resume`` or ``retry``); each target counts with
 its latest record. Records are already masked, and nothing else is read, so a report can hold
 no secret the log does not.
+
+Everything in a log is data (names and messages come from the service, ids from the job, and a
+log can be edited), so each value is escaped for where it lands: Markdown text renders as
+exactly its characters, never as markup or a link; HTML goes through :func:`html.escape`. A
+result record the report cannot read is refused as invalid input, naming its line.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
+import string
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bulkflow.errors import InputError
 from bulkflow.resultlog import STATUSES, LogScan
@@ -25,6 +34,33 @@ COLOURS = {
     "stale": "#ef6c00",
     "failed": "#c62828",
 }
+Status = Literal["updated", "unchanged", "planned", "stale", "failed"]  # resultlog.STATUSES
+# CommonMark lets a backslash escape any ASCII punctuation, which then reads as itself. Escaping
+# it leaves data no way to start markup, a link, an entity, a table cell, or an autolink (GFM's
+# www. and scheme:// need an unescaped "." or ":", e-mail an "@", linkify's //host a "/").
+# The few kept are markup nowhere but at the start of a line, where data never is; so is "_"
+# between letters or digits (CommonMark: it can neither open nor close emphasis), as in not_found.
+_MD_ESCAPES = {ord(c): "\\" + c for c in string.punctuation if c not in "-,;?%'\"_"}
+_LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+# Line ends for CommonMark, and what other viewers and editors take for one.
+_LINE_BREAKS = {ord(c): " " for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_MD_TEXT = _LINE_BREAKS | _MD_ESCAPES
+_BACKTICKS = re.compile("`+")
+
+
+class _Result(BaseModel):
+    """The fields of a ``result`` record that a report counts on (``name`` and ``error`` are shown
+    as text, whatever they hold)."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    id: StrictStr
+    status: Status
+    duration_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    conflicts: int | None = Field(default=None, ge=0)
+    retries: int | None = Field(default=None, ge=0)
+    changes: list[StrictStr] = []
+    error: dict[str, Any] | None = None
 
 
 @dataclass
@@ -70,18 +106,31 @@ def load(path: Path) -> ReportData:
         raise InputError(f"no result log at {path}")
     data = ReportData(path)
     scan = LogScan(path)
-    for record in scan:
+    for count, record in enumerate(scan):
         if record.get("type") == "run":
             data.runs.append(record)
         elif record.get("type") == "result":
-            data.latest[str(record["id"])] = record
-            data.durations_ms.append(float(record.get("duration_ms") or 0))
-            data.conflicts += int(record.get("conflicts") or 0)
-            data.retries += int(record.get("retries") or 0)
+            # LogScan counts a torn line before it yields the record after it.
+            _add_result(data, record, line=count + scan.torn_lines + 1)
     data.torn_lines = scan.torn_lines
     if not data.runs:
         raise InputError(f"{path} has no run header: is it a bulkflow result log?")
     return data
+
+
+def _add_result(data: ReportData, record: dict[str, Any], line: int) -> None:
+    try:
+        result = _Result.model_validate(record)
+    except ValidationError as exc:
+        problems = [
+            (line, ".".join(map(str, err["loc"])) + ": " + err["msg"])
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InputError(problems[0][1], data.path, problems=problems) from None
+    data.latest[result.id] = record
+    data.durations_ms.append(result.duration_ms or 0.0)
+    data.conflicts += result.conflicts or 0
+    data.retries += result.retries or 0
 
 
 def _title(data: ReportData) -> str:
@@ -108,22 +157,12 @@ def _facts(data: ReportData) -> list[tuple[str, str]]:
 
 
 def markdown(data: ReportData) -> str:
-    """The report as Markdown."""
-    lines = [f"# {_title(data)}", ""]
+    """The report as Markdown; every value from the log reads as text (see :func:`_md`)."""
+    lines = [f"# {_md(_title(data))}", ""]
     lines += [f"- **{k}**: {_md(v)}" for k, v in _facts(data)]
     lines += ["", "## Status", "", "| status | targets |", "| --- | ---: |"]
     lines += [f"| {s} | {data.counts.get(s, 0)} |" for s in STATUSES if data.counts.get(s)]
-    lines += ["", "## Failed and stale targets", ""]
-    problems = data.problems()
-    if problems:
-        lines += ["| id | name | status | kind | reason |", "| --- | --- | --- | --- | --- |"]
-        for r in problems:
-            error = r.get("error") or {}
-            lines.append(
-                f"| {r['id']} | {_md(r.get('name') or '')} | {r['status']} | {error.get('kind')} | {_md(str(error.get('message')))} |"
-            )
-    else:
-        lines.append("None.")
+    lines += ["", "## Failed and stale targets", "", *_problem_table(data)]
     lines += ["", "## Latency (per target, milliseconds)", ""]
     pct = data.percentiles()
     if pct:
@@ -134,9 +173,21 @@ def markdown(data: ReportData) -> str:
         ]
     lines += ["", "## Changes per target", ""]
     for r in data.changed():
-        lines.append(f"### {r['id']} {_md(repr_name(r))} ({r['status']})")
-        lines += ["", "```diff", *r["changes"], "```", ""]
+        lines.append(f"### {_md(r['id'])} {_md(repr_name(r))} ({_md(r['status'])})")
+        lines += ["", *_code_block("diff", r["changes"]), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _problem_table(data: ReportData) -> list[str]:
+    problems = data.problems()
+    if not problems:
+        return ["None."]
+    lines = ["| id | name | status | kind | reason |", "| --- | --- | --- | --- | --- |"]
+    for r in problems:
+        error = r.get("error") or {}
+        cells = (r["id"], r.get("name") or "", r["status"], error.get("kind"), error.get("message"))
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return lines
 
 
 def repr_name(record: dict[str, Any]) -> str:
@@ -144,8 +195,17 @@ def repr_name(record: dict[str, Any]) -> str:
     return f'"{record["name"]}"' if record.get("name") else ""
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _md(value: object) -> str:
+    """``value`` as Markdown text that renders as exactly its characters, on one line."""
+    return _LOOSE_UNDERSCORE.sub(r"\\_", str(value).translate(_MD_TEXT))
+
+
+def _code_block(info: str, lines: list[str]) -> list[str]:
+    """A fenced block no line can close: its fence is longer than any backtick run inside."""
+    lines = [line.translate(_LINE_BREAKS) for line in lines]
+    longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, *lines, fence]
 
 
 def html_report(data: ReportData) -> str:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bulkflow import report
+from bulkflow.resultlog import STATUSES
 from bulkflow.sim import Simulator
 from tests.conftest import DEST_FLOW, SOURCE_FLOW, job_body
 from tests.engine_helpers import run_job
+from tests.test_cli import bulkflow
+from tests.test_report_escaping import (
+    HTML_ELEMENTS,
+    MD_ELEMENTS,
+    Page,
+    hostile_log,
+    render,
+    result,
+    write_log,
+)
 
 ROLLOUT = [{"add_segment": {"id": "2d79d0d8-724f-49fc-a09d-d1dec338c93c", "name": "Winter"}}]
 
@@ -72,3 +85,77 @@ def test_not_a_log_is_an_input_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="no run header"):
         report.load(path)
+
+
+def _odd(**fields: object) -> dict[str, object]:
+    """A failed result record with ``fields`` changed (a ``None`` value drops the field)."""
+    record = result("t2", "odd", "failed") | fields
+    return {k: v for k, v in record.items() if v is not None}
+
+
+ODD_RECORDS = {
+    "unknown status": (_odd(status="exploded"), "status"),
+    "no status": (_odd(status=None), "status"),
+    "status not a string": (_odd(status=5), "status"),
+    "no id": (_odd(id=None), "id"),
+    "id not a string": (_odd(id=7), "id"),
+    "duration not a number": (_odd(duration_ms="slow"), "duration_ms"),
+    "negative duration": (_odd(duration_ms=-1), "duration_ms"),
+    "conflicts not a count": (_odd(conflicts="many"), "conflicts"),
+    "retries a boolean": (_odd(retries=True), "retries"),
+    "changes not a list": (_odd(changes="+ audience x"), "changes"),
+    "change line not a string": (_odd(changes=[1]), "changes"),
+    "error not an object": (_odd(error="boom"), "error"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+@pytest.mark.parametrize(("record", "field"), ODD_RECORDS.values(), ids=ODD_RECORDS.keys())
+async def test_odd_result_record_exits_2_naming_line_and_field(
+    tmp_path: Path, record: dict[str, object], field: str, fmt: str
+) -> None:
+    """A result record the report cannot read: exit 2, ``log:line: field ...``, no traceback."""
+    log = write_log(tmp_path / "r.jsonl", [result("t1", "fine", "updated"), record])
+    status, out, err = await bulkflow("report", str(log), "--format", fmt)
+    assert (status, out) == (2, ""), err
+    assert err.startswith(f"error: {log}:3: {field}")
+    assert "Traceback" not in err
+
+
+async def test_torn_lines_do_not_shift_the_line_named(tmp_path: Path) -> None:
+    """The line number in the message counts torn lines too."""
+    log = write_log(tmp_path / "r.jsonl", [])
+    with log.open("ab") as handle:
+        handle.write(b"not json\n" + orjson.dumps(_odd(status="x")) + b"\n")
+    status, _, err = await bulkflow("report", str(log))
+    assert status == 2
+    assert f"{log}:3: status" in err
+
+
+async def test_non_string_name_and_message_render(tmp_path: Path) -> None:
+    """A name or error message that is not a string (the service's data) is shown, not refused."""
+    odd = _odd(name={"x": "<b>"}, error={"kind": 3, "message": ["<i>"]})
+    log = write_log(tmp_path / "r.jsonl", [odd])
+    status, out, err = await bulkflow("report", str(log), "--format", "md")
+    assert status == 0, err
+    assert Page(render(out)).table("id")[1][1:] == ["{'x': '<b>'}", "failed", "3", "['<i>']"]
+
+
+async def test_cli_markdown_of_hostile_log_makes_no_element_of_its_own(tmp_path: Path) -> None:
+    """``bulkflow report LOG --format md`` on hostile data renders only the template's elements."""
+    status, out, err = await bulkflow("report", str(hostile_log(tmp_path / "r.jsonl")))
+    assert status == 0, err
+    assert set(Page(render(out)).elements) <= MD_ELEMENTS
+
+
+async def test_cli_html_of_hostile_log_makes_no_element_of_its_own(tmp_path: Path) -> None:
+    """``bulkflow report LOG --format html`` on hostile data renders only the template's elements."""
+    log = hostile_log(tmp_path / "r.jsonl")
+    status, out, err = await bulkflow("report", str(log), "--format", "html")
+    assert status == 0, err
+    assert set(Page(out).elements) <= HTML_ELEMENTS
+
+
+def test_status_literal_matches_the_log_statuses() -> None:
+    """The statuses a report accepts are exactly the result log's."""
+    assert typing.get_args(report.Status) == STATUSES
