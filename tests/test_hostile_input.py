@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from bulkflow import sourcemap
+from bulkflow.errors import InputError
+from bulkflow.jobfile import MAX_JOB_FILE_BYTES, load_job
 from bulkflow.sim import Simulator
 from tests.conftest import DEST_FLOW
 from tests.test_cli import ROOT, sim_env
@@ -96,7 +99,11 @@ async def test_recursive_alias_is_refused(sim: Simulator, tmp_path: Path, comman
     [
         ("flow.yaml", "[" * 100_000, 1),
         ("deep.json", '{"a": ' * 100_000, 1),
-        ("vars.yaml", HEAD + "vars: " + "{a: " * 1000 + "1" + "}" * 1000 + "\n" + TARGETS + REMOVE, 4),
+        (
+            "vars.yaml",
+            HEAD + "vars: " + "{a: " * 1000 + "1" + "}" * 1000 + "\n" + TARGETS + REMOVE,
+            4,
+        ),
     ],
     ids=["yaml-flow", "json", "vars"],
 )
@@ -118,7 +125,7 @@ async def test_deep_nesting_is_refused(
         "{{ range(10**9) }}",
         "{{ 10.0 ** 400 }}",
         "{{ 'x' * 10**10 }}",
-        "{{ 10 ** 10 ** 10 }}",
+        "{{ 10 ** 10000000000 }}",
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     ],
     ids=["zero-division", "huge-range", "float-overflow", "huge-string", "huge-int", "loops"],
@@ -127,7 +134,7 @@ async def test_template_that_cannot_render_is_refused(
     sim: Simulator, tmp_path: Path, command: str, template: str
 ) -> None:
     """Whatever a template raises (or would blow up into): the change's line and the target."""
-    change = f"  - set: {{path: /description, value: \"{template}\"}}\n"
+    change = f'  - set: {{path: /description, value: "{template}"}}\n'
     job = job_file(tmp_path, HEAD + TARGETS + REMOVE + change)
     err = await refused(sim, tmp_path, command, job)
     assert f"{job}:7: target {DEST_FLOW}: " in err
@@ -216,6 +223,26 @@ async def test_job_file_that_is_a_pipe_is_refused(sim: Simulator, tmp_path: Path
 JOB_FILE_CASES = {
     "not-utf8": (HEAD.replace("hostile", "caf\xe9").encode("latin-1") + b"x: 1\n", 2, "UTF-8"),
     "control-character": (HEAD.replace("hostile", "a\x01b").encode(), 2, "#x0001"),
+    "impossible-date": (
+        (HEAD + TARGETS + "changes:\n  - set: {path: /d, value: 2026-02-30}\n").encode(),
+        6,
+        "day is out of range",
+    ),
+    "huge-integer": (
+        (HEAD + TARGETS + f"changes:\n  - set: {{path: /n, value: {'9' * 5000}}}\n").encode(),
+        6,
+        "4300 digits",
+    ),
+    "header-in-sandbox": (
+        (HEAD + 'sandbox: "a\\r\\nX-Evil: 1"\n' + TARGETS + REMOVE).encode(),
+        4,
+        "sandbox",
+    ),
+    "overlong-target-id": (
+        (HEAD + f"targets: [{'a' * 300}]\n" + REMOVE).encode(),
+        4,
+        "at most 256",
+    ),
 }
 
 
@@ -223,10 +250,87 @@ JOB_FILE_CASES = {
 async def test_odd_job_file_is_refused_with_its_line(
     sim: Simulator, tmp_path: Path, case: str
 ) -> None:
-    """A job file that is not UTF-8 or holds a control character: the line where it is."""
+    """Not UTF-8, a control character, a scalar Python cannot hold, a value unfit for a request."""
     content, line, words = JOB_FILE_CASES[case]
     job = job_file(tmp_path, content)
     err = await refused(sim, tmp_path, "run", job)
     assert f"{job}:{line}: " in err
     assert words in err
     assert "<unicode string>" not in err
+
+
+def test_job_file_over_the_size_bound_is_refused_unparsed(tmp_path: Path) -> None:
+    """A job file over 16 MiB is refused before parsing (pure size would take many seconds)."""
+    job = job_file(tmp_path, HEAD + TARGETS + REMOVE + "#" * (MAX_JOB_FILE_BYTES + 1))
+    with pytest.raises(InputError, match="over 16 MiB"):
+        load_job(job)
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        "[{op: replace, path: /name, value: null}]",
+        "[{op: remove, path: /name, value: was here}]",
+    ],
+    ids=["explicit-null", "remove-with-value"],
+)
+def test_patch_ops_that_say_what_they_mean_are_accepted(tmp_path: Path, ops: str) -> None:
+    """``value: null`` is a value (sent as null); a ``remove`` may show the value it removes."""
+    loaded = load_job(job_file(tmp_path, HEAD + TARGETS + f"changes:\n  - patch: {ops}\n"))
+    assert "value" in loaded.job.changes[0].patch[0].model_fields_set  # type: ignore[union-attr]
+
+
+def test_patch_op_without_path_is_refused(tmp_path: Path) -> None:
+    """An op without ``path`` is refused at its line (it was on main as well: a guard)."""
+    text = HEAD + TARGETS + "changes:\n  - patch: [{op: add, value: 1}]\n"
+    with pytest.raises(InputError, match=r"changes\.0\.patch\.0\.path: Field required"):
+        load_job(job_file(tmp_path, text))
+
+
+ANCHORED = (
+    HEAD
+    + TARGETS
+    + """\
+changes:
+  - add_segment: {id: a1, schedule: &daily {frequency: DAILY, startTime: "06:00"}}
+  - add_segment: {id: a2, schedule: {<<: *daily, startTime: "07:00"}}
+  - add_segment: {id: a3, schedule: *daily}
+"""
+)
+
+
+def test_ordinary_anchors_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
+    """An anchor, an alias and a ``<<`` merge load as they always did."""
+    loaded = load_job(job_file(tmp_path, ANCHORED))
+    schedules = [c.add_segment.schedule for c in loaded.job.changes]  # type: ignore[union-attr]
+    daily = {"frequency": "DAILY", "startTime": "06:00"}
+    assert schedules == [daily, daily | {"startTime": "07:00"}, daily]
+
+
+def test_error_beside_an_alias_names_its_line(tmp_path: Path) -> None:
+    """A bad field next to an alias is reported at its own line."""
+    text = ANCHORED.replace("schedule: *daily}", "schedule: *daily, exportMode: 12}")
+    with pytest.raises(InputError, match="exportMode") as info:
+        load_job(job_file(tmp_path, text))
+    assert info.value.line == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[" * 100_000, "nested deeper than 100 levels"),
+        (alias_bomb(), "an alias bomb"),
+        ("a: &a [1, *a]\n", "recursive alias"),
+        ("a: 1\nb: \x01\n", "#x0001"),
+    ],
+    ids=["nesting", "alias-bomb", "recursive", "control-character"],
+)
+def test_bounds_hold_with_pyyamls_own_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, words: str
+) -> None:
+    """Where PyYAML lacks libyaml, its Python parser feeds the same bounded composer."""
+    monkeypatch.setattr(sourcemap, "_EVENTS", sourcemap._PythonEvents)
+    monkeypatch.setattr(sourcemap, "_EVENTS_IN_C", False)
+    with pytest.raises(InputError, match=words) as info:
+        load_job(job_file(tmp_path, text))
+    assert info.value.line is not None
