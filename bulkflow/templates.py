@@ -55,6 +55,15 @@ _REFUSED = {
     "AssignBlock": "{% set %}",
     "Macro": "{% macro %}",
     "CallBlock": "{% call %}",
+    "FilterBlock": "{% filter %}",
+    "With": "{% with %}",
+    "Block": "{% block %}",
+    "Extends": "{% extends %}",
+    "Include": "{% include %}",
+    "Import": "{% import %}",
+    "FromImport": "{% import %}",
+    "Scope": "{% autoescape %}",
+    "ScopedEvalContextModifier": "{% autoescape %}",
 }
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
@@ -90,10 +99,10 @@ def _environment() -> SandboxedEnvironment:
 
 
 def _bounded(value: Any) -> Any:
-    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_CHARS:
-        raise _TooLarge(f"a value over {MAX_CHARS:,} characters")
-    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise _TooLarge(f"a number over {MAX_INT_BITS:,} bits")
+    if isinstance(value, str | bytes | list | tuple | dict):
+        _chars(len(value))
+    elif isinstance(value, int):
+        _bits(value.bit_length())
     return value
 
 
@@ -120,9 +129,12 @@ def _check_power(left: Any, right: Any) -> None:
 def _check_format(left: Any, right: Any) -> None:
     if not isinstance(left, str):
         return
+    arguments = right if isinstance(right, tuple) else (right,)
     for match in _FORMAT_SPEC.finditer(left):
         for number in match.groups():
-            if number and number != "*":
+            if number == "*":  # the width or precision is the next argument
+                _chars(max((abs(a) for a in arguments if isinstance(a, int)), default=0))
+            elif number:
                 _chars(int(number) if len(number) < 7 else MAX_CHARS + 1)
 
 
@@ -259,8 +271,8 @@ def _check_tree(tree: jinja2.nodes.Template) -> None:
         if count > MAX_NODES:
             raise TemplateError(f"over {MAX_NODES} parts; change templates fill in values")
         if kind not in _NODES:
-            what = _REFUSED.get(kind, f"{kind} nodes")
-            raise TemplateError(f"{what} are not supported in change templates")
+            what = _REFUSED.get(kind, f"{kind} nodes")  # a Jinja2 release may add new ones
+            raise TemplateError(f"change templates do not support {what}")
         if isinstance(node, nodes.Filter) and node.name not in FILTERS:
             raise TemplateError(
                 f"filter {node.name!r} is not available (there are: {', '.join(sorted(FILTERS))})"

@@ -66,6 +66,7 @@ def test_constructs_that_repeat_or_call_are_refused(template: str, words: str) -
         "{{ 2 ** 100001 }}",
         "{{ 2 ** 70000 * 2 ** 70000 }}",
         "{{ '%200000s' % region }}",
+        "{{ '%*s' % (200000, region) }}",
         "{{ big | replace('', 'yyyyyyyyyy') }}",
         "{{ [1, 2] | tojson(indent=10000000) }}",
         "{{ big ~ big }}",
