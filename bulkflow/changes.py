@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 
 import jsonpointer
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 Scalar = str | int | float | bool
 
@@ -93,13 +101,24 @@ class RotateCredentialsSpec(_Spec):
 
 
 class PatchOp(_Spec):
-    """One raw operation of a ``patch`` change."""
+    """One raw operation of a ``patch`` change.
+
+    ``add`` and ``replace`` need a ``value`` key: ``value: null`` is sent as null, but a missing
+    one is refused, since nobody meant to send it. ``remove`` ignores a value (a plan shows the
+    value it removes, and a reviewer may paste those ops into a job).
+    """
 
     op: str
     path: str
     value: Any = None
 
     _check = field_validator("path")(check_pointer)
+
+    @model_validator(mode="after")
+    def _value_given(self) -> PatchOp:
+        if self.op != "remove" and "value" not in self.model_fields_set:
+            raise ValueError(f"op {self.op!r} needs a 'value' (value: null sends null)")
+        return self
 
     @field_validator("op")
     @classmethod

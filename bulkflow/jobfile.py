@@ -28,8 +28,19 @@ from bulkflow.errors import InputError
 from bulkflow.query import check_filter
 from bulkflow.runconfig import Concurrency, ConflictRetries, Retries, RetryAfterS, TimeoutS
 from bulkflow.secrets import SecretSource
-from bulkflow.sourcemap import DuplicateKeyError, SourceMap
-from bulkflow.targets import TARGET_ID, Scalar, Target, read_targets_file
+from bulkflow.sourcemap import DocumentError, SourceMap, parse
+from bulkflow.targets import (
+    ID_RULE,
+    TARGET_ID,
+    Scalar,
+    Target,
+    not_regular_file,
+    read_targets_file,
+    short,
+)
+
+#: Beyond this, reading would take seconds; 100,000 inline ids take 4 MiB.
+MAX_JOB_FILE_BYTES = 16 * 2**20
 
 
 class Options(BaseModel):
@@ -116,7 +127,7 @@ class Job(BaseModel):
     version: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=120)
     resource: Literal["flows", "connections"]
-    sandbox: str | None = None
+    sandbox: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=256)
     vars: dict[str, Scalar] = {}
     secrets: dict[str, SecretSource] = {}
     targets: Targets
@@ -154,21 +165,22 @@ def _targets_path(job: Job, base_dir: Path) -> Path | None:
 def load_job(path: Path | str) -> LoadedJob:
     """Parse and check the shape of a job file; raises :class:`InputError` with file and line."""
     path = Path(path)
+    data = _read_job_file(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the job file: {exc.strerror}", path) from None
-    text = data.decode("utf-8", errors="replace")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        message = f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded"
+        raise InputError(message, path, line) from None
     try:
-        lines = SourceMap(text)
-        raw = yaml.safe_load(text)
-    except DuplicateKeyError as exc:
+        raw, lines = parse(text)
+    except DocumentError as exc:
         raise InputError(str(exc), path, exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        where = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"not valid YAML or JSON: {problem}", path, line) from None
+        raise InputError(f"not valid YAML or JSON: {problem}", path, where) from None
     if not isinstance(raw, dict):
         raise InputError(
             "a job file is a mapping (version, name, resource, targets, changes)", path, 1
@@ -180,10 +192,29 @@ def load_job(path: Path | str) -> LoadedJob:
     return LoadedJob(job, path, raw, lines, _digest(data, _targets_path(job, path.parent)))
 
 
+def _read_job_file(path: Path) -> bytes:
+    """The job file's bytes; a pipe or device (which may never end) is refused unread."""
+    try:
+        unusable = not_regular_file(path)
+        if unusable is None:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_JOB_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read the job file: {exc.strerror}", path) from None
+    if unusable is not None:
+        raise InputError(f"cannot read the job file: {unusable}", path)
+    if len(data) > MAX_JOB_FILE_BYTES:
+        message = f"the job file is over {MAX_JOB_FILE_BYTES // 2**20} MiB; list many targets in a targets file"
+        raise InputError(message, path)
+    return data
+
+
 def _digest(job_bytes: bytes, targets: Path | None) -> str:
     digest = hashlib.sha256(job_bytes)
     if targets is not None and targets.is_file():
-        digest.update(targets.read_bytes())
+        with targets.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(2**20), b""):
+                digest.update(chunk)
     return "sha256:" + digest.hexdigest()
 
 
@@ -195,14 +226,14 @@ def problems_of(
         loc = _data_path(prefix + tuple(error["loc"]))
         message = error["msg"]
         if error["type"] == "string_pattern_mismatch" and loc[:1] == ("targets",):
-            message = f"{error['input']!r} is not a valid resource id (letters, digits, '.', '_', ':', '-')"
+            message = f"{short(error['input'])} is not a valid resource id ({ID_RULE})"
         if error["type"] == "unknown_change":
             given = (
                 next(iter(error["input"]), "?")
                 if isinstance(error["input"], dict)
                 else error["input"]
             )
-            message = f"unknown change kind {given!r}; {message}"
+            message = f"unknown change kind {short(given)}; {message}"
         where = ".".join(str(p) for p in loc)
         problems.append((lines.line(loc), f"{where}: {message}" if where else message))
     return problems

@@ -181,10 +181,10 @@ def _duplicate_problems(prepared: PreparedJob, duplicates: list[Target]) -> list
 
 
 def _render_problems(prepared: PreparedJob, target: Target) -> list[tuple[int | None, str]]:
-    line = prepared.loaded.lines.line(("changes",))
     try:
         prepared.changes_for(target)
     except TemplateError as exc:
+        line = prepared.loaded.lines.line(("changes", *exc.path))
         return [(line, f"target {target.id}: {exc}")]
     except ValidationError as exc:
         found = problems_of(exc, prepared.loaded.lines, ("changes",))

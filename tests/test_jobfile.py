@@ -144,7 +144,7 @@ def test_undefined_var_names_target_and_template(tmp_path: Path) -> None:
     error = error_of(tmp_path, GOOD.replace("{{ quarter }}", "{{ region }}"))
     assert "'region' is undefined" in str(error)
     assert DEST_FLOW in str(error)
-    assert error.line == 8
+    assert error.line == 9  # the templated change's own line, not the "changes:" key's
 
 
 def test_template_sandbox_refuses_unsafe_access(tmp_path: Path) -> None:
