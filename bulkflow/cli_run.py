@@ -277,7 +277,9 @@ def settings_for(job: PreparedJob) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise InputError(f"invalid environment: {exc.errors()[0]['msg']}") from None
+        error = exc.errors()[0]  # its message only: the input may be a secret
+        name = "AEP_" + str(error["loc"][0]).upper() if error["loc"] else "the environment"
+        raise InputError(f"invalid {name}: {error['msg']}") from None
     if job.job.sandbox:
         settings = settings.model_copy(update={"sandbox": job.job.sandbox})
     return settings

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+import re
+
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session"
@@ -29,3 +31,21 @@ class Settings(BaseSettings):
     sandbox: str = "prod"
     scopes: str = DEFAULT_SCOPES
     access_token: SecretStr | None = None
+
+    @field_validator("base_url", "ims_url", "client_id", "org_id", "sandbox", "scopes")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # Each of these ends up in a URL or a header: a line break there would split a request.
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("must not contain line breaks or other control characters")
+        return value
+
+    @field_validator("client_secret", "access_token")
+    @classmethod
+    def _one_line_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and _CONTROL.search(value.get_secret_value()):
+            raise ValueError("must not contain line breaks or other control characters")
+        return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,32 @@ class SecretSource(BaseModel):
                 raise ValueError(f"environment variable {self.env} is not set")
         else:
             assert self.file is not None
-            path = self.file if self.file.is_absolute() else base_dir / self.file
-            try:
-                value = path.read_text().rstrip("\r\n")
-            except OSError as exc:
-                raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+            value = _read_secret_file(
+                self.file if self.file.is_absolute() else base_dir / self.file
+            )
         if not value:
             raise ValueError(f"{self.describe()} is empty")
         return SecretStr(value)
+
+
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def _read_secret_file(path: Path) -> str:
+    """A secret file's text; a pipe or a device (which may never end) is refused unread."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ValueError(f"cannot read {path}: not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_SECRET_BYTES // 1024} KiB: not a secret")
+    try:
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
 
 
 def is_sensitive_path(path: str) -> bool:

@@ -245,3 +245,31 @@ async def test_unreachable_service_stops_the_run_fast(sim: Simulator, tmp_path: 
     latest = {r["id"]: r["status"] for r in records(log)}
     assert set(latest) == set(ids)
     assert set(latest.values()) == {"updated"}
+
+
+@pytest.mark.timeout(20)
+async def test_secret_file_that_is_a_pipe_is_refused_unread(tmp_path: Path) -> None:
+    """A secret ``{file: …}`` naming a pipe (it might never end): exit 2 at once, no hang."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    body = job_body([DEST_FLOW], [{"set": {"path": "/name", "value": "{{ secrets.pw }}"}}])
+    job = write_job(tmp_path, body | {"secrets": {"pw": {"file": "pipe"}}})
+    status, out, err = await bulkflow("validate", str(job))
+    assert status == 2, out
+    assert "not a regular file" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["AEP_SANDBOX", "AEP_ORG_ID", "AEP_ACCESS_TOKEN"])
+async def test_line_break_in_environment_is_refused(
+    sim: Simulator, tmp_path: Path, name: str
+) -> None:
+    """A CR/LF in a value that becomes a header: exit 2 naming the variable, never its value."""
+    job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
+    env = sim_env(sim) | {name: "evil\r\nX-Injected: value-9f3a"}
+    status, out, err = await bulkflow("run", str(job), "--log", str(tmp_path / "r.jsonl"), env=env)
+    assert status == 2, out
+    assert name in err
+    assert "value-9f3a" not in out + err
+    assert sim.stats.count() == 0
