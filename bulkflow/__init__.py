@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from bulkflow.attempt import EngineOptions
-    from bulkflow.config import Settings
-    from bulkflow.engine import Summary
+    from bulkflow.engine.pool import Summary
+    from bulkflow.engine.target import EngineOptions
     from bulkflow.errors import (
         ApiError,
         AuthError,
@@ -29,35 +28,36 @@ if TYPE_CHECKING:
         PlanError,
         TargetError,
     )
-    from bulkflow.jobfile import Job, load_job
+    from bulkflow.flowservice.settings import Settings
+    from bulkflow.job.jobfile import Job, load_job
+    from bulkflow.job.prepare import PreparedJob, prepare
+    from bulkflow.job.targets import Target
     from bulkflow.planner import plan
-    from bulkflow.prepare import PreparedJob, prepare
-    from bulkflow.resultlog import read_log
+    from bulkflow.records.resultlog import read_log
     from bulkflow.runconfig import RunConfig
     from bulkflow.runner import RunPlan, execute
-    from bulkflow.targets import Target
 
 _HOMES = {
     "ApiError": "errors",
     "AuthError": "errors",
     "BulkflowError": "errors",
     "ConflictError": "errors",
-    "EngineOptions": "attempt",
+    "EngineOptions": "engine.target",
     "InputError": "errors",
-    "Job": "jobfile",
+    "Job": "job.jobfile",
     "PlanError": "errors",
-    "PreparedJob": "prepare",
+    "PreparedJob": "job.prepare",
     "RunConfig": "runconfig",
     "RunPlan": "runner",
-    "Settings": "config",
-    "Summary": "engine",
-    "Target": "targets",
+    "Settings": "flowservice.settings",
+    "Summary": "engine.pool",
+    "Target": "job.targets",
     "TargetError": "errors",
     "execute": "runner",
-    "load_job": "jobfile",
+    "load_job": "job.jobfile",
     "plan": "planner",
-    "prepare": "prepare",
-    "read_log": "resultlog",
+    "prepare": "job.prepare",
+    "read_log": "records.resultlog",
 }
 
 __all__ = [

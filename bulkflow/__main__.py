@@ -1,5 +1,5 @@
 """``python -m bulkflow``."""
 
-from bulkflow.cli import run
+from bulkflow.cli.main import run
 
 run()

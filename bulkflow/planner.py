@@ -20,7 +20,8 @@ import jsonpatch
 import jsonpointer
 from pydantic import BaseModel
 
-from bulkflow.changes import (
+from bulkflow.errors import PlanError
+from bulkflow.job.changes import (
     AddProfileAttributeSpec,
     AddSegmentSpec,
     PatchOp,
@@ -33,7 +34,6 @@ from bulkflow.changes import (
     kind_of,
     spec_of,
 )
-from bulkflow.errors import PlanError
 
 Doc = dict[str, Any]
 Op = dict[str, Any]

@@ -18,23 +18,23 @@ import structlog
 from pydantic import SecretStr
 
 from bulkflow import __version__
-from bulkflow.attempt import count_retry
-from bulkflow.auth import ImsTokens, StaticToken, TokenSource
-from bulkflow.changes import kind_of, spec_of
-from bulkflow.client import FlowClient
-from bulkflow.config import Settings
-from bulkflow.engine import Engine, Observer, Summary
+from bulkflow.engine.feed import BATCH_SIZE
+from bulkflow.engine.pool import Engine, Observer, Summary
+from bulkflow.engine.target import count_retry
 from bulkflow.errors import InputError
-from bulkflow.pacing import Pacer
-from bulkflow.prefetch import BATCH_SIZE
-from bulkflow.prepare import PreparedJob
-from bulkflow.query import Selected, run_query
-from bulkflow.resultlog import LogState, ResultLog, check_owner, read_log_state, utc_now
-from bulkflow.retry import RetryPolicy
+from bulkflow.flowservice.auth import ImsTokens, StaticToken, TokenSource
+from bulkflow.flowservice.client import FlowClient
+from bulkflow.flowservice.pacing import Pacer
+from bulkflow.flowservice.query import Selected, run_query
+from bulkflow.flowservice.retry import RetryPolicy
+from bulkflow.flowservice.settings import Settings
+from bulkflow.job.changes import kind_of, spec_of
+from bulkflow.job.prepare import PreparedJob
+from bulkflow.job.targets import Target
+from bulkflow.records.resultlog import LogState, ResultLog, check_owner, read_log_state, utc_now
+from bulkflow.records.savedplan import PlanRecorder, check_plan_etags
 from bulkflow.runconfig import RunConfig
-from bulkflow.savedplan import PlanRecorder, check_plan_etags
 from bulkflow.secrets import REGISTRY
-from bulkflow.targets import Target
 
 if TYPE_CHECKING:
     from bulkflow.sim import Simulator

@@ -7,11 +7,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bulkflow.config import Settings
-from bulkflow.engine import Summary
-from bulkflow.jobfile import load_job
-from bulkflow.prepare import PreparedJob, prepare
-from bulkflow.resultlog import read_log
+from bulkflow.engine.pool import Summary
+from bulkflow.flowservice.settings import Settings
+from bulkflow.job.jobfile import load_job
+from bulkflow.job.prepare import PreparedJob, prepare
+from bulkflow.records.resultlog import read_log
 from bulkflow.runconfig import RunConfig
 from bulkflow.runner import RunPlan, execute
 from bulkflow.sim import Simulator

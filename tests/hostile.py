@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import SecretStr
 
-from bulkflow.auth import StaticToken
-from bulkflow.config import Settings
+from bulkflow.flowservice.auth import StaticToken
+from bulkflow.flowservice.settings import Settings
 
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BASE = "/data/foundation/flowservice"

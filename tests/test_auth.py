@@ -10,8 +10,8 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from bulkflow.auth import ImsTokens
 from bulkflow.errors import AuthError
+from bulkflow.flowservice.auth import ImsTokens
 from bulkflow.runconfig import RunConfig
 from bulkflow.runner import RunPlan, execute
 from bulkflow.sim import Faults, Simulator

@@ -159,7 +159,7 @@ async def test_program_freezes_start_up_objects_but_importing_the_cli_does_not()
     """``bulkflow`` (cli.run) freezes what start-up built; a library import leaves gc alone."""
     probe = (
         "import atexit, gc, sys\n"
-        "from bulkflow import cli\n"
+        "from bulkflow.cli import main as cli\n"
         "print('import', gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()[0])\n"
         "atexit.register(lambda: print('run', gc.isenabled(), gc.get_freeze_count() > 0,"
         " gc.get_threshold()[0]))\n"
@@ -178,7 +178,7 @@ async def test_jinja2_is_loaded_only_for_jobs_with_templates() -> None:
     """Checking a job without templates does not import Jinja2; one with templates does."""
     probe = (
         "import sys\n"
-        "from bulkflow.cli import main\n"
+        "from bulkflow.cli.main import main\n"
         "main(['validate', sys.argv[1]])\n"
         "print('jinja2 loaded:', 'jinja2' in sys.modules)\n"
     )

@@ -206,7 +206,7 @@ async def test_if_match_is_sent_exactly_as_served(make_sim: SimFactory, tmp_path
 
 async def test_result_log_shape(sim: Simulator, tmp_path: Path) -> None:
     """Header, one result per target with the contract's fields, then a summary."""
-    from bulkflow.resultlog import read_log
+    from bulkflow.records.resultlog import read_log
 
     await run_job(
         sim,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bulkflow.resultlog import read_log
+from bulkflow.records.resultlog import read_log
 from bulkflow.sim import Faults, Simulator
 from tests.conftest import DEST_FLOW, SOURCE_FLOW, SimFactory, job_body, write_job
 from tests.hostile import closed_port

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bulkflow import sourcemap
 from bulkflow.errors import InputError
-from bulkflow.jobfile import MAX_JOB_FILE_BYTES, load_job
+from bulkflow.job import sourcemap
+from bulkflow.job.jobfile import MAX_JOB_FILE_BYTES, load_job
 from bulkflow.sim import Simulator
 from tests.conftest import DEST_FLOW
 from tests.test_cli import ROOT, sim_env

@@ -11,10 +11,10 @@ import orjson
 import pytest
 from aiohttp import web
 
-from bulkflow.auth import ImsTokens
-from bulkflow.client import FlowClient
 from bulkflow.errors import ApiError, AuthError, InvalidResponseError
-from bulkflow.retry import RetryPolicy
+from bulkflow.flowservice.auth import ImsTokens
+from bulkflow.flowservice.client import FlowClient
+from bulkflow.flowservice.retry import RetryPolicy
 from tests.hostile import Answer, Hostile, hostile_server, settings_for, static_token
 
 FLOW = "226fb2e1-db69-4760-b67e-9e671e05abfc"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bulkflow.errors import InputError
-from bulkflow.jobfile import load_job
-from bulkflow.prepare import prepare
+from bulkflow.job.jobfile import load_job
+from bulkflow.job.prepare import prepare
 from tests.conftest import DEST_FLOW, SOURCE_FLOW
 
 GOOD = """\

@@ -14,9 +14,9 @@ import structlog
 from pydantic import SecretStr
 
 from bulkflow import diagnostics
-from bulkflow.auth import ImsTokens, StaticToken
-from bulkflow.client import FlowClient, _message
 from bulkflow.errors import ApiError, AuthError
+from bulkflow.flowservice.auth import ImsTokens, StaticToken
+from bulkflow.flowservice.client import FlowClient, _message
 from bulkflow.plantext import describe
 from bulkflow.secrets import REGISTRY
 from bulkflow.sim import Faults, Simulator
@@ -196,7 +196,7 @@ REPLACE_AUTH = {
 @pytest.mark.parametrize("op", [REPLACE_AUTH, {"op": "remove", "path": "/auth"}])
 def test_plan_line_above_auth_params_shows_no_credentials(op: dict[str, Any]) -> None:
     """An op on ``/auth`` (which holds the params) reads ``(sensitive)``, no old or new value."""
-    from bulkflow.attempt import before
+    from bulkflow.engine.target import before
 
     line = describe(op, before(AUTH_DOC, op))
     assert line.endswith("/auth (sensitive)")

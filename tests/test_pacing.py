@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bulkflow.pacing import AdaptiveConcurrency
+from bulkflow.flowservice.pacing import AdaptiveConcurrency
 from bulkflow.sim import Faults, Simulator
 from tests.conftest import SimFactory, job_body
 from tests.engine_helpers import run_job

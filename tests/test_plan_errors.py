@@ -10,8 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from bulkflow.changes import Change
 from bulkflow.errors import PlanError
+from bulkflow.job.changes import Change
 from bulkflow.planner import plan
 from bulkflow.sim import Simulator
 from bulkflow.sim.generate import load_fixture

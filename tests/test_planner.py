@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from bulkflow.changes import Change
 from bulkflow.errors import PlanError
+from bulkflow.job.changes import Change
 from bulkflow.planner import plan
 from bulkflow.sim.generate import load_fixture
 

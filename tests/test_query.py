@@ -7,12 +7,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bulkflow.client import FlowClient
 from bulkflow.errors import InputError
-from bulkflow.jobfile import load_job
-from bulkflow.prepare import prepare
-from bulkflow.query import run_query
-from bulkflow.retry import RetryPolicy
+from bulkflow.flowservice.client import FlowClient
+from bulkflow.flowservice.query import run_query
+from bulkflow.flowservice.retry import RetryPolicy
+from bulkflow.job.jobfile import load_job
+from bulkflow.job.prepare import prepare
 from bulkflow.sim import Faults, Simulator
 from bulkflow.sim.generate import DESTINATION_SPECS
 from tests.conftest import DEST_FLOW, SimFactory, job_body, write_job
@@ -48,7 +48,7 @@ async def test_query_selects_exactly_matching_flows_across_pages(make_sim: SimFa
     expected = s3_flows(sim)
     assert len(expected) > 100
     async with aiohttp.ClientSession() as session:
-        from bulkflow.auth import ImsTokens
+        from bulkflow.flowservice.auth import ImsTokens
 
         settings = sim_settings(sim)
         client = FlowClient(session, settings, ImsTokens(session, settings), "prod", RetryPolicy())

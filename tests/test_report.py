@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bulkflow import report
-from bulkflow.resultlog import STATUSES
+from bulkflow.records import report
+from bulkflow.records.resultlog import STATUSES
 from bulkflow.sim import Simulator
 from tests.conftest import DEST_FLOW, SOURCE_FLOW, job_body
 from tests.engine_helpers import run_job

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import mdTrim
 
-from bulkflow import report
-from bulkflow.resultlog import STATUSES
+from bulkflow.records import report
+from bulkflow.records.resultlog import STATUSES
 
 # GFM's extended autolinks (www., http://, user@host) come from linkify-it-py, which the dev
 # dependencies do not pull in; without it the token check in assert_no_links stands in.

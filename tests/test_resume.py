@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from bulkflow.resultlog import read_log
+from bulkflow.records.resultlog import read_log
 from bulkflow.sim import Faults, Simulator
 from tests.conftest import DEST_FLOW, SimFactory, fetched_ids, job_body, write_job
 from tests.engine_helpers import run_job, segment_ids

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bulkflow.errors import ApiError, RetryableError
-from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
+from bulkflow.flowservice.retry import RetryPolicy, parse_retry_after, with_retries
 
 
 def test_retry_after_seconds_and_http_date() -> None:

@@ -140,7 +140,7 @@ def test_reprs_hide_secrets(value: str) -> None:
     """Settings and secret sources never show a secret in their repr."""
     from pydantic import SecretStr
 
-    from bulkflow.config import Settings
+    from bulkflow.flowservice.settings import Settings
 
     settings = Settings(
         client_id="c", client_secret=SecretStr(value), access_token=SecretStr(value)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bulkflow.templates import MAX_CHARS, Renderer, TemplateError
+from bulkflow.job.templates import MAX_CHARS, Renderer, TemplateError
 
 CONTEXT = {"quarter": "Q4", "region": "emea", "count": 3, "secrets": {"pw": "hunter2"}}
 

@@ -6,9 +6,9 @@ import io
 
 from rich.console import Console
 
-from bulkflow.engine import Summary
-from bulkflow.pacing import AdaptiveConcurrency
-from bulkflow.terminal import ProgressBar, print_summary
+from bulkflow.cli.console import ProgressBar, print_summary
+from bulkflow.engine.pool import Summary
+from bulkflow.flowservice.pacing import AdaptiveConcurrency
 
 
 def record(status: str) -> dict[str, object]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkflow.config import Settings
 from bulkflow.errors import InputError
+from bulkflow.flowservice.settings import Settings
 from bulkflow.runner import check_transport
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bulkflow"

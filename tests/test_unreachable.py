@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from bulkflow.auth import ImsTokens
-from bulkflow.client import FlowClient
 from bulkflow.errors import AuthError, RetryableError, UnreachableError
-from bulkflow.retry import RetryPolicy, with_retries
+from bulkflow.flowservice.auth import ImsTokens
+from bulkflow.flowservice.client import FlowClient
+from bulkflow.flowservice.retry import RetryPolicy, with_retries
 from tests.hostile import closed_port, hostile_server, settings_for, static_token
 
 FLOW = "226fb2e1-db69-4760-b67e-9e671e05abfc"

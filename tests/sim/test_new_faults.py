@@ -93,8 +93,8 @@ async def test_garbage_answers_200_that_is_not_json(make_sim: SimFactory, make_a
 
 def test_sim_flags_set_the_new_faults() -> None:
     """``bulkflow sim`` flags reach the redirect, no-etag and garbage faults."""
-    from bulkflow.cli import build_parser
-    from bulkflow.cli_sim import faults_from_args
+    from bulkflow.cli.main import build_parser
+    from bulkflow.cli.sim import faults_from_args
 
     args = build_parser().parse_args(
         [
@@ -111,8 +111,8 @@ def test_sim_flags_set_the_new_faults() -> None:
 
 def test_invalid_fault_flags_are_input_errors() -> None:
     """``--redirect-rate`` without ``--redirect-to`` is an input error (exit 2), not a crash."""
-    from bulkflow.cli import build_parser
-    from bulkflow.cli_sim import faults_from_args
+    from bulkflow.cli.main import build_parser
+    from bulkflow.cli.sim import faults_from_args
     from bulkflow.errors import InputError
 
     args = build_parser().parse_args(["sim", "--redirect-rate", "1"])

@@ -38,7 +38,9 @@ def run() -> NoReturn:
 
 
 def _commands() -> tuple[ModuleType, ModuleType, ModuleType]:
-    from bulkflow import cli_plan, cli_run, cli_sim
+    from bulkflow.cli import apply as cli_plan
+    from bulkflow.cli import run as cli_run
+    from bulkflow.cli import sim as cli_sim
 
     return cli_run, cli_plan, cli_sim
 
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    from bulkflow.cli_run import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED
+    from bulkflow.cli.run import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED
     from bulkflow.errors import AuthError, InputError, StalePlanError, TargetError
     from bulkflow.secrets import REGISTRY
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bulkflow.client import MAX_PAGE, FlowClient
+from bulkflow.flowservice.client import MAX_PAGE, FlowClient
 
 FILTER = re.compile(r"^[A-Za-z_][\w.\[\]]*\s*(==|!=|>=|<=|>|<|~)\s*\S.*$")
 

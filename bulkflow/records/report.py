@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bulkflow.errors import InputError
-from bulkflow.resultlog import STATUSES, LogScan
+from bulkflow.records.resultlog import STATUSES, LogScan
 
 PERCENTILES = (50, 90, 99)
 COLOURS = {

@@ -16,7 +16,7 @@ import anyio
 import structlog
 from aiolimiter import AsyncLimiter
 
-log = structlog.get_logger("bulkflow.pacing")
+log = structlog.get_logger("bulkflow.flowservice.pacing")
 
 
 def rate_limiter(rate_per_s: float | None) -> AsyncLimiter | None:

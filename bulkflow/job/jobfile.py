@@ -1,6 +1,6 @@
 """The job file (contract §2): YAML or JSON into frozen models, with line numbers.
 
-Loading checks the shape; :mod:`bulkflow.prepare` then reads the secrets and checks every
+Loading checks the shape; :mod:`bulkflow.job.prepare` then reads the secrets and checks every
 target before the first request.
 """
 
@@ -23,13 +23,11 @@ from pydantic import (
     ValidationError,
 )
 
-from bulkflow.changes import Change
 from bulkflow.errors import InputError
-from bulkflow.query import check_filter
-from bulkflow.runconfig import Concurrency, ConflictRetries, Retries, RetryAfterS, TimeoutS
-from bulkflow.secrets import SecretSource
-from bulkflow.sourcemap import DocumentError, SourceMap, parse
-from bulkflow.targets import (
+from bulkflow.flowservice.query import check_filter
+from bulkflow.job.changes import Change
+from bulkflow.job.sourcemap import DocumentError, SourceMap, parse
+from bulkflow.job.targets import (
     ID_RULE,
     TARGET_ID,
     Scalar,
@@ -38,6 +36,8 @@ from bulkflow.targets import (
     read_targets_file,
     short,
 )
+from bulkflow.runconfig import Concurrency, ConflictRetries, Retries, RetryAfterS, TimeoutS
+from bulkflow.secrets import SecretSource
 
 #: Beyond this, reading would take seconds; 100,000 inline ids take 4 MiB.
 MAX_JOB_FILE_BYTES = 16 * 2**20

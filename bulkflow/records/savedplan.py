@@ -17,12 +17,12 @@ import orjson
 from pydantic import SecretStr
 
 from bulkflow.errors import InputError, StalePlanError
-from bulkflow.prepare import PreparedJob
-from bulkflow.resultlog import utc_now, write_private
+from bulkflow.job.prepare import PreparedJob
+from bulkflow.records.resultlog import utc_now, write_private
 from bulkflow.secrets import secret_reference
 
 if TYPE_CHECKING:
-    from bulkflow.client import FlowClient
+    from bulkflow.flowservice.client import FlowClient
 
 PLAN_FORMAT = 1
 CHECK_BATCH = 100  # ids per list request (the list endpoint's largest page)

@@ -16,18 +16,18 @@ import anyio
 import jsonpointer
 import structlog
 
-from bulkflow.changes import ALWAYS_SENT, kind_of
-from bulkflow.client import FlowClient
+from bulkflow.engine.feed import Prefetched
 from bulkflow.errors import ConflictError, RetryableError, VerifyError
+from bulkflow.flowservice.client import FlowClient
+from bulkflow.job.changes import ALWAYS_SENT, kind_of
+from bulkflow.job.prepare import PreparedJob
+from bulkflow.job.targets import Target
 from bulkflow.planner import Op, Pointer, plan, state_action
 from bulkflow.plantext import UNKNOWN, describe, short
-from bulkflow.prefetch import Prefetched
-from bulkflow.prepare import PreparedJob
+from bulkflow.records.savedplan import PlanRecorder, resolve_references
 from bulkflow.runconfig import RunConfig
-from bulkflow.savedplan import PlanRecorder, resolve_references
-from bulkflow.targets import Target
 
-log = structlog.get_logger("bulkflow.engine")
+log = structlog.get_logger("bulkflow.engine.pool")
 IN_PROGRESS = frozenset(
     {"inprogress", "in_progress", "queued", "scheduled", "pending", "processing"}
 )

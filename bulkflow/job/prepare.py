@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
-from bulkflow.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
 from bulkflow.errors import InputError, Problem
-from bulkflow.jobfile import LoadedJob, QuerySpec, TargetsQuery, iter_targets, problems_of
+from bulkflow.job.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
+from bulkflow.job.jobfile import LoadedJob, QuerySpec, TargetsQuery, iter_targets, problems_of
+from bulkflow.job.targets import Target
+from bulkflow.job.templates import Renderer, TemplateError, has_template
 from bulkflow.secrets import REGISTRY, Redactor, secret_reference
-from bulkflow.targets import Target
-from bulkflow.templates import Renderer, TemplateError, has_template
 
 _CHANGES = TypeAdapter(list[Change])
 

@@ -22,10 +22,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bulkflow.engine import Summary
-from bulkflow.pacing import AdaptiveConcurrency
+from bulkflow.engine.pool import Summary
+from bulkflow.flowservice.pacing import AdaptiveConcurrency
 from bulkflow.plantext import summary_line
-from bulkflow.resultlog import STATUSES
+from bulkflow.records.resultlog import STATUSES
 
 SHOWN_FAILURES = 20
 

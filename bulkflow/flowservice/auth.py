@@ -17,15 +17,15 @@ import anyio
 import orjson
 from pydantic import SecretStr
 
-from bulkflow.config import Settings
 from bulkflow.errors import AuthError, InputError
-from bulkflow.secrets import REGISTRY
-from bulkflow.transport import (
+from bulkflow.flowservice.settings import Settings
+from bulkflow.flowservice.transport import (
     ERROR_BODY_LIMIT_BYTES,
     read_prefix,
     redirect_refusal,
     transport_failure,
 )
+from bulkflow.secrets import REGISTRY
 
 
 class TokenSource(Protocol):

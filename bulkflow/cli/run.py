@@ -14,17 +14,17 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bulkflow import diagnostics
-from bulkflow.config import Settings
-from bulkflow.engine import Summary
+from bulkflow.cli.console import OutputConsole, ProgressBar, print_summary
+from bulkflow.engine.pool import Summary
 from bulkflow.errors import InputError
-from bulkflow.jobfile import load_job
-from bulkflow.pacing import Pacer
-from bulkflow.prepare import PreparedJob, prepare
-from bulkflow.resultlog import check_owner, check_writable, default_log_path, read_log_state
+from bulkflow.flowservice.pacing import Pacer
+from bulkflow.flowservice.settings import Settings
+from bulkflow.job.jobfile import load_job
+from bulkflow.job.prepare import PreparedJob, prepare
+from bulkflow.records.resultlog import check_owner, check_writable, default_log_path, read_log_state
+from bulkflow.records.savedplan import PlanRecorder, write_plan
 from bulkflow.runconfig import RunConfig, recorded
 from bulkflow.runner import RunControl, RunPlan, execute, simulator_for
-from bulkflow.savedplan import PlanRecorder, write_plan
-from bulkflow.terminal import OutputConsole, ProgressBar, print_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

@@ -1,10 +1,10 @@
 """The Flow Service HTTP client: headers, auth, one exchange, error mapping, retries.
 
 Layers, one concern each: :meth:`FlowClient.get`/``patch``/``list_page`` → ``_call`` (one
-token refresh on 401) → :func:`bulkflow.retry.with_retries` (429, 5xx, transport) →
+token refresh on 401) → :func:`bulkflow.flowservice.retry.with_retries` (429, 5xx, transport) →
 ``_exchange`` (one HTTP request, aiohttp's exceptions and error statuses translated here).
 
-Only what Flow Service serves is taken as an answer (see :mod:`bulkflow.transport` for
+Only what Flow Service serves is taken as an answer (see :mod:`bulkflow.flowservice.transport` for
 redirects, body caps and unreachable hosts): a 2xx whose body is not JSON, a GET without the
 document, a list page that is not an object, or a document without a usable etag fails the
 target with kind ``invalid_response``. A write is never sent without the etag the service
@@ -26,8 +26,6 @@ import orjson
 import structlog
 from yarl import URL
 
-from bulkflow.auth import TokenSource
-from bulkflow.config import Settings
 from bulkflow.diagnostics import debug_enabled
 from bulkflow.errors import (
     ApiError,
@@ -37,10 +35,11 @@ from bulkflow.errors import (
     RetryableError,
     UnauthorizedError,
 )
-from bulkflow.pacing import Pacer
-from bulkflow.retry import RetryPolicy, parse_retry_after, with_retries
-from bulkflow.secrets import REGISTRY
-from bulkflow.transport import (
+from bulkflow.flowservice.auth import TokenSource
+from bulkflow.flowservice.pacing import Pacer
+from bulkflow.flowservice.retry import RetryPolicy, parse_retry_after, with_retries
+from bulkflow.flowservice.settings import Settings
+from bulkflow.flowservice.transport import (
     BODY_LIMIT_BYTES,
     ERROR_BODY_LIMIT_BYTES,
     MiB,
@@ -49,9 +48,10 @@ from bulkflow.transport import (
     redirect_refusal,
     transport_failure,
 )
+from bulkflow.secrets import REGISTRY
 
 Doc = dict[str, Any]
-log = structlog.get_logger("bulkflow.client")
+log = structlog.get_logger("bulkflow.flowservice.client")
 MAX_PAGE = 100  # the list endpoints' largest limit, and the most ids one id==a,b,… request takes
 # FLOW-1420/1421/1422-400: "the current state … cannot be transitioned" (updating, disabling…).
 BUSY_CODES = frozenset({"1420", "1421", "1422"})

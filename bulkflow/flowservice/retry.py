@@ -30,7 +30,7 @@ from tenacity import (
 from bulkflow.errors import RetryableError, UnreachableError
 
 T = TypeVar("T")
-log = structlog.get_logger("bulkflow.retry")
+log = structlog.get_logger("bulkflow.flowservice.retry")
 
 
 @dataclass(frozen=True)

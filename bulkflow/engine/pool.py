@@ -2,8 +2,8 @@
 
 ``concurrency`` workers pull targets from one shared feed, so memory does not grow with the
 number of targets and at most ``concurrency`` requests are in flight. Layers per target:
-:meth:`Engine.run_target` (record; no exception escapes) → :class:`bulkflow.attempt.TargetPath`
-(the visible 412 re-plan loop) → :class:`bulkflow.client.FlowClient` (transport retries, one
+:meth:`Engine.run_target` (record; no exception escapes) → :class:`bulkflow.engine.target.TargetPath`
+(the visible 412 re-plan loop) → :class:`bulkflow.flowservice.client.FlowClient` (transport retries, one
 exchange).
 """
 
@@ -18,18 +18,18 @@ from typing import Any, Protocol
 import anyio
 import structlog
 
-from bulkflow.attempt import Outcome, TargetPath, current
-from bulkflow.client import FlowClient
 from bulkflow.diagnostics import debug_enabled
+from bulkflow.engine.feed import BatchFeed, DirectFeed, Prefetched
+from bulkflow.engine.target import Outcome, TargetPath, current
 from bulkflow.errors import TargetError, UnreachableError
-from bulkflow.prefetch import BatchFeed, DirectFeed, Prefetched
-from bulkflow.prepare import PreparedJob
-from bulkflow.resultlog import STATUSES, ResultSink, utc_now
+from bulkflow.flowservice.client import FlowClient
+from bulkflow.job.prepare import PreparedJob
+from bulkflow.job.targets import Target
+from bulkflow.records.resultlog import STATUSES, ResultSink, utc_now
+from bulkflow.records.savedplan import PlanRecorder
 from bulkflow.runconfig import RunConfig
-from bulkflow.savedplan import PlanRecorder
-from bulkflow.targets import Target
 
-log = structlog.get_logger("bulkflow.engine")
+log = structlog.get_logger("bulkflow.engine.pool")
 KEPT_FAILURES = 1000  # for the summary; the result log has every one
 # Targets in a row that could not connect at all before the run stops: one could be a blip,
 # three mean every target after them would fail the same way.

@@ -10,17 +10,23 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bulkflow import diagnostics, report
-from bulkflow.cli_run import EXIT_OK, flags, job_options, run_and_report, run_flags, settings_for
+from bulkflow import diagnostics
+from bulkflow.cli.run import EXIT_OK, flags, job_options, run_and_report, run_flags, settings_for
 from bulkflow.errors import InputError
-from bulkflow.jobfile import load_job
-from bulkflow.pacing import Pacer
-from bulkflow.prepare import PreparedJob, prepare
-from bulkflow.query import Selected
-from bulkflow.resultlog import check_writable, default_log_path, read_log_state, write_private
+from bulkflow.flowservice.pacing import Pacer
+from bulkflow.flowservice.query import Selected
+from bulkflow.job.jobfile import load_job
+from bulkflow.job.prepare import PreparedJob, prepare
+from bulkflow.records import report
+from bulkflow.records.resultlog import (
+    check_writable,
+    default_log_path,
+    read_log_state,
+    write_private,
+)
+from bulkflow.records.savedplan import read_plan
 from bulkflow.runconfig import RunConfig
 from bulkflow.runner import RunControl, RunPlan, select_targets, simulator_for
-from bulkflow.savedplan import read_plan
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

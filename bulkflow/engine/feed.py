@@ -17,11 +17,11 @@ import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bulkflow.client import MAX_PAGE, FlowClient
 from bulkflow.errors import TargetError
-from bulkflow.targets import Target
+from bulkflow.flowservice.client import MAX_PAGE, FlowClient
+from bulkflow.job.targets import Target
 
-log = structlog.get_logger("bulkflow.prefetch")
+log = structlog.get_logger("bulkflow.engine.feed")
 Prefetched = tuple[dict[str, Any], str]
 Item = tuple[Target, Prefetched | None]
 BATCH_SIZE = MAX_PAGE

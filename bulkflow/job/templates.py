@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bulkflow.targets import short
+from bulkflow.job.targets import short
 
 if TYPE_CHECKING:
     import jinja2

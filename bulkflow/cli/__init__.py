@@ -1,0 +1,1 @@
+"""The ``bulkflow`` command: one module per command family, flags, exit codes, console."""

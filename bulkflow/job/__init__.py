@@ -1,0 +1,1 @@
+"""The job file and everything read from it: changes, targets, templates, secrets, checks."""
