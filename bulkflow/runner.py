@@ -1,34 +1,30 @@
-"""Wiring for one run: settings, the simulator (``--sim``), session, token, client, log, engine."""
+"""One run, wired: job → client → result log → engine (:func:`execute`).
+
+Before any request the transport is checked, the secrets registered for masking, and the log
+claimed (this job's, the same kind of run, not held by another process); then the token is
+fetched, a query resolved, a saved plan's etags checked, and the engine started.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
-from pydantic import SecretStr
 
-from bulkflow import __version__
-from bulkflow.engine.feed import BATCH_SIZE
+from bulkflow._version import __version__
 from bulkflow.engine.pool import Engine, Observer, Summary
 from bulkflow.engine.target import count_retry
-from bulkflow.errors import InputError
-from bulkflow.flowservice.auth import ImsTokens, StaticToken, TokenSource
+from bulkflow.flowservice.auth import token_source
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.flowservice.pacing import Pacer
-from bulkflow.flowservice.query import Selected, run_query
+from bulkflow.flowservice.query import run_query
 from bulkflow.flowservice.retry import RetryPolicy
-from bulkflow.flowservice.settings import Settings
-from bulkflow.job.changes import kind_of, spec_of
+from bulkflow.flowservice.settings import Settings, check_transport
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
 from bulkflow.records.resultlog import LogState, ResultLog, check_owner, read_log_state, utc_now
@@ -37,7 +33,7 @@ from bulkflow.runconfig import RunConfig
 from bulkflow.secrets import REGISTRY
 
 if TYPE_CHECKING:
-    from bulkflow.sim import Simulator
+    pass
 
 log = structlog.get_logger("bulkflow.runner")
 
@@ -84,73 +80,8 @@ class RunControl:
             self.engine.request_stop(now=self.stop_requests > 1)
 
 
-def check_transport(settings: Settings) -> None:
-    """Refuse plain ``http://`` except to a loopback host: tokens would travel in clear."""
-    for name, url in (("AEP_BASE_URL", settings.base_url), ("AEP_IMS_URL", settings.ims_url)):
-        parts = urlsplit(url)
-        if parts.scheme == "https":
-            continue
-        if parts.scheme != "http":
-            raise InputError(f"{name} must be an https:// URL, not {url!r}")
-        if not _is_loopback(parts.hostname or ""):
-            raise InputError(
-                f"{name} is plain http:// to {parts.hostname}: credentials and tokens would travel "
-                "unencrypted; use https:// (http is allowed only for loopback hosts)"
-            )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _pending(job: PreparedJob, skip: set[str], only: frozenset[str] | None) -> Iterator[Target]:
     return (t for t in job.targets() if t.id not in skip and (only is None or t.id in only))
-
-
-def _shape(job: PreparedJob) -> str:
-    """Which kind of generated flow the job's changes expect, for ``--sim``."""
-    kinds = {kind_of(c) for c in job.job.changes}
-    if kinds & {
-        "add_segment",
-        "remove_segment",
-        "add_profile_attribute",
-        "remove_profile_attribute",
-    }:
-        return "destination"
-    paths = [getattr(spec_of(c), "path", "") for c in job.job.changes]
-    if "set_mapping" in kinds or any(str(p).startswith("/scheduleParams") for p in paths):
-        return "source"
-    return "destination"
-
-
-@contextlib.asynccontextmanager
-async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Settings]]:
-    """A simulator in this process, seeded so that every target of the job exists."""
-    from bulkflow.sim import SimConfig, Simulator  # the server side, only for --sim
-
-    sandbox = job.job.sandbox or "prod"
-    # A query job names no ids: give the query a few hundred generated resources to select from.
-    generated = 300 if job.query is not None else 0
-    config = SimConfig(sandbox=sandbox, flows=generated, connections=generated // 10)
-    async with Simulator(config) as sim:
-        shape = _shape(job)
-        for target in job.targets():
-            sim.store.ensure(job.job.resource, target.id, shape)
-        settings = Settings(
-            base_url=sim.base_url,
-            ims_url=sim.ims_url,
-            client_id="bulkflow-sim",
-            client_secret=SecretStr(secrets.token_urlsafe(16)),
-            org_id="SIMULATOR@AdobeOrg",
-            sandbox=sandbox,
-            access_token=None,
-        )
-        yield sim, settings
 
 
 def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
@@ -187,7 +118,7 @@ async def execute(
     Before any request: the transport is checked, and the log must be this job's (or new),
     of the same kind of run, and not held by another process.
     """
-    _guard(settings)
+    guard(settings)
     config = plan.config
     earlier = plan.earlier if plan.earlier is not None else read_log_state(plan.log_path)
     check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, plan.force)
@@ -217,7 +148,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
     # the worker count keeps that wait at zero.
     connector = aiohttp.TCPConnector(limit=config.concurrency, limit_per_host=config.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        client = await _client(session, settings, job, config, ctx.control.pacer)
+        client = await open_client(session, settings, job, config, ctx.control.pacer)
         resolved = await resolve_query(job, client, plan, ctx.earlier)
         if ctx.control.planned is not None and not config.replan:
             await check_plan_etags(
@@ -245,7 +176,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
             _finish(engine, control, ctx.sink, len(skip))
 
 
-def _guard(settings: Settings) -> None:
+def guard(settings: Settings) -> None:
     """Refuse unsafe transport, and register the credentials so that no output shows them."""
     check_transport(settings)
     for secret in (settings.client_secret, settings.access_token):
@@ -253,7 +184,7 @@ def _guard(settings: Settings) -> None:
             REGISTRY.add(secret.get_secret_value())
 
 
-async def _client(
+async def open_client(
     session: aiohttp.ClientSession,
     settings: Settings,
     job: PreparedJob,
@@ -261,7 +192,7 @@ async def _client(
     pacer: Pacer | None = None,
 ) -> FlowClient:
     """A client with a token already in hand: bad credentials fail here, before any target."""
-    tokens = _tokens(session, settings, config.timeout_s)
+    tokens = token_source(session, settings, config.timeout_s)
     await tokens.token()
     sandbox = job.job.sandbox or settings.sandbox
     policy = RetryPolicy(
@@ -305,33 +236,3 @@ async def resolve_query(
     log.info("run.targets_resolved", targets=len(ids), from_log=from_log)
     job.use_targets([Target(target_id, {}, "query", None) for target_id in ids])
     return ids
-
-
-def _tokens(session: aiohttp.ClientSession, settings: Settings, timeout_s: float) -> TokenSource:
-    if settings.access_token is not None:
-        return StaticToken(settings.access_token)
-    if not settings.client_id or not settings.org_id:
-        raise InputError(
-            "AEP_CLIENT_ID and AEP_ORG_ID must be set (or use --sim to try a job locally)"
-        )
-    return ImsTokens(session, settings, timeout_s=timeout_s)
-
-
-async def select_targets(
-    job: PreparedJob, settings: Settings, timeout_s: float = 30.0
-) -> list[Selected]:
-    """What a job would work on, with names and states, without changing anything."""
-    _guard(settings)
-    async with aiohttp.ClientSession() as session:
-        client = await _client(session, settings, job, RunConfig(timeout_s=timeout_s))
-        kind = job.job.resource
-        if job.query is not None:
-            return await run_query(client, kind, job.query.property, job.query.limit)
-        selected: list[Selected] = []
-        targets = job.targets()
-        while chunk := [t.id for t in islice(targets, BATCH_SIZE)]:
-            found = await client.get_many(kind, chunk)
-            for target_id in chunk:
-                doc = found.get(target_id, ({}, ""))[0]
-                selected.append(Selected(target_id, doc.get("name"), doc.get("state", "not found")))
-        return selected

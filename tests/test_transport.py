@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from bulkflow.errors import InputError
-from bulkflow.flowservice.settings import Settings
-from bulkflow.runner import check_transport
+from bulkflow.flowservice.settings import Settings, check_transport
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bulkflow"
 

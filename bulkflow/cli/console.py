@@ -25,7 +25,7 @@ from rich.table import Table
 from bulkflow.engine.pool import Summary
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
 from bulkflow.plantext import summary_line
-from bulkflow.records.resultlog import STATUSES
+from bulkflow.records.resultlog import STATUSES, Status
 
 SHOWN_FAILURES = 20
 
@@ -180,3 +180,22 @@ def _print_failures(summary: Summary, console: Console) -> None:
     console.print(failures)
     if total > SHOWN_FAILURES:
         console.print(f"... and {total - SHOWN_FAILURES} more in the result log.")
+
+
+class PlanPrinter:
+    """Prints each target that would change, as it is planned (an engine observer)."""
+
+    def __init__(self, bar: ProgressBar, console: Console) -> None:
+        self.bar = bar
+        self.console = console
+
+    def target_done(self, record: dict[str, Any]) -> None:
+        """Advance the bar; print the target's planned changes, if any."""
+        self.bar.target_done(record)
+        if record["status"] != Status.PLANNED:
+            return
+        title = f"{record['resource']} {record['id']}"
+        title += f' "{record["name"]}"' if record.get("name") else ""
+        self.console.print(title, markup=False, soft_wrap=True)
+        for line in record["changes"]:
+            self.console.print("  " + line, markup=False, soft_wrap=True)

@@ -1,8 +1,7 @@
-"""The ``bulkflow`` command: parse arguments, dispatch, map outcomes to exit codes.
+"""The ``bulkflow`` program: parse arguments, dispatch to a command, turn errors into exits.
 
-Exit status: 0 every target ``updated``, ``unchanged`` or ``planned``; 1 at least one
-``failed``; 2 invalid input or refused credentials (nothing sent); 130 interrupted;
-70 an internal error (a bug), reported without a traceback unless ``BULKFLOW_TRACEBACK=1``.
+Which outcome ends with which status is :mod:`bulkflow.cli.exits`; an unexpected error (a bug)
+is reported in one line, without a traceback unless ``BULKFLOW_TRACEBACK=1``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-EXIT_INTERNAL = 70  # EX_SOFTWARE
 YOUNG_COLLECTION_EVERY = 10_000  # allocations (CPython's default is 700)
 
 
@@ -37,47 +35,40 @@ def run() -> NoReturn:
     sys.exit(main())
 
 
-def _commands() -> tuple[ModuleType, ModuleType, ModuleType]:
-    from bulkflow.cli import apply as cli_plan
-    from bulkflow.cli import run as cli_run
-    from bulkflow.cli import sim as cli_sim
+def _commands() -> tuple[ModuleType, ...]:
+    from bulkflow.cli import apply, report, run, sim, targets
 
-    return cli_run, cli_plan, cli_sim
+    return run, apply, targets, report, sim
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
-    cli_run, cli_plan, cli_sim = _commands()
+    run_cmds, *others = _commands()
     parser = argparse.ArgumentParser(
         prog="bulkflow", description="Safe, fast bulk updates of AEP Flow Service resources."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_run.add_parsers(commands)
-    cli_plan.add_parsers(commands)
-    cli_sim.add_parser(commands)
+    run_cmds.add_parsers(commands)
+    for module in others:
+        module.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    from bulkflow.cli.run import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED
-    from bulkflow.errors import AuthError, InputError, StalePlanError, TargetError
+    from bulkflow.cli.exits import EXIT_INTERNAL, EXIT_INTERRUPTED, for_error
     from bulkflow.secrets import REGISTRY
 
     args = build_parser().parse_args(argv)
     try:
         status: int = args.handler(args)
-    except InputError as exc:
-        return _error(str(exc), EXIT_INPUT)
-    except AuthError as exc:
-        return _error(f"authentication failed: {exc}", EXIT_INPUT)
-    except StalePlanError as exc:
-        return _error(str(exc), EXIT_FAILED)
-    except TargetError as exc:  # before any target: resolving a query, checking a plan
-        return _error(f"the service answered: {exc.message}", EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug: say so without a traceback that could carry a secret
+    except Exception as exc:
+        known = for_error(exc)
+        if known is not None:
+            return _error(known[1], known[0])
+        # A bug: say so without a traceback that could carry a secret.
         if os.environ.get("BULKFLOW_TRACEBACK"):
             print(REGISTRY.text(traceback.format_exc()), file=sys.stderr)
         hint = " (set BULKFLOW_TRACEBACK=1 for the traceback)"

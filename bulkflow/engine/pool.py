@@ -67,7 +67,7 @@ class Summary:
         rate = self.total / self.elapsed_s if self.elapsed_s else 0.0
         return {
             "type": "summary",
-            "counts": {s: self.counts.get(s, 0) for s in STATUSES},
+            "counts": {s.value: self.counts.get(s, 0) for s in STATUSES},
             "total": self.total,
             "conflicts": self.conflicts,
             "retries": self.retries,
@@ -161,7 +161,7 @@ class Engine:
 
     def _record(self, record: dict[str, Any]) -> None:
         self.sink.write(record)
-        self.summary.counts[record["status"]] += 1
+        self.summary.counts[str(record["status"])] += 1
         self.summary.conflicts += record["conflicts"]
         self.summary.retries += record["retries"]
         if record["status"] in ("failed", "stale") and len(self.summary.failed) < KEPT_FAILURES:

@@ -140,3 +140,16 @@ class ImsTokens:
             return status, orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError:
             raise AuthError(f"IMS answered {status} with a body that is not JSON") from None
+
+
+def token_source(
+    session: aiohttp.ClientSession, settings: Settings, timeout_s: float
+) -> TokenSource:
+    """``AEP_ACCESS_TOKEN`` as given, else IMS with the client credentials."""
+    if settings.access_token is not None:
+        return StaticToken(settings.access_token)
+    if not settings.client_id or not settings.org_id:
+        raise InputError(
+            "AEP_CLIENT_ID and AEP_ORG_ID must be set (or use --sim to try a job locally)"
+        )
+    return ImsTokens(session, settings, timeout_s=timeout_s)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from urllib.parse import urlsplit
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bulkflow.errors import InputError
 
 DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session"
 
@@ -49,3 +53,40 @@ class Settings(BaseSettings):
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def settings_from_env(sandbox: str | None = None) -> Settings:
+    """Settings from the environment (or ``.env``), with a job's ``sandbox`` when it names one."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]  # its message only: the input may be a secret
+        name = "AEP_" + str(error["loc"][0]).upper() if error["loc"] else "the environment"
+        raise InputError(f"invalid {name}: {error['msg']}") from None
+    if sandbox:
+        settings = settings.model_copy(update={"sandbox": sandbox})
+    return settings
+
+
+def check_transport(settings: Settings) -> None:
+    """Refuse plain ``http://`` except to a loopback host: tokens would travel in clear."""
+    for name, url in (("AEP_BASE_URL", settings.base_url), ("AEP_IMS_URL", settings.ims_url)):
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            continue
+        if parts.scheme != "http":
+            raise InputError(f"{name} must be an https:// URL, not {url!r}")
+        if not _is_loopback(parts.hostname or ""):
+            raise InputError(
+                f"{name} is plain http:// to {parts.hostname}: credentials and tokens would travel "
+                "unencrypted; use https:// (http is allowed only for loopback hosts)"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

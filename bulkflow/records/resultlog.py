@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
@@ -21,7 +22,18 @@ import orjson
 
 from bulkflow.errors import InputError
 
-STATUSES = ("updated", "unchanged", "planned", "stale", "failed")
+
+class Status(StrEnum):
+    """A target's outcome, as the result log's ``status`` says it."""
+
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    PLANNED = "planned"  # a dry run found changes to make
+    STALE = "stale"  # apply: changed since the plan was reviewed, left alone
+    FAILED = "failed"
+
+
+STATUSES: tuple[Status, ...] = tuple(Status)
 
 
 def utc_now() -> str:
@@ -173,7 +185,7 @@ def read_log(path: Path) -> Iterator[dict[str, Any]]:
     return iter(LogScan(path))
 
 
-DONE = frozenset({"updated", "unchanged"})
+DONE = frozenset({Status.UPDATED, Status.UNCHANGED})
 
 
 @dataclass
@@ -201,7 +213,7 @@ class LogState:
 
     def failed(self) -> set[str]:
         """Targets whose latest record is ``failed``."""
-        return {target for target, status in self.latest.items() if status == "failed"}
+        return {target for target, status in self.latest.items() if status == Status.FAILED}
 
 
 def read_log_state(path: Path) -> LogState | None:

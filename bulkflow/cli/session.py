@@ -1,0 +1,101 @@
+"""One run as the terminal sees it: progress, Ctrl-C, the summary, what to run next."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+
+from rich.console import Console
+
+from bulkflow.cli.console import OutputConsole, PlanPrinter, ProgressBar, print_summary
+from bulkflow.cli.exits import exit_status
+from bulkflow.cli.simulated import simulator_for
+from bulkflow.engine.pool import Summary
+from bulkflow.flowservice.pacing import Pacer
+from bulkflow.flowservice.settings import settings_from_env
+from bulkflow.job.prepare import PreparedJob
+from bulkflow.records.resultlog import Status
+from bulkflow.records.savedplan import PlanRecorder, write_plan
+from bulkflow.runner import RunControl, RunPlan, execute
+
+
+def run_and_report(
+    args: argparse.Namespace, job: PreparedJob, plan: RunPlan, control: RunControl | None = None
+) -> int:
+    """Run ``job`` as ``plan`` says, print the summary, save a plan if asked; the exit status."""
+    # Off a terminal, wide lines: a log or CI page should not fold ids and messages.
+    out = OutputConsole(highlight=False, width=None if sys.stdout.isatty() else 200)
+    err = Console(stderr=True)
+    control = control or RunControl(Pacer(plan.config.concurrency, plan.config.rate_per_s))
+    if args.out is not None:
+        control.recorder = PlanRecorder()
+    summary = asyncio.run(_go(job, plan, out, err, args.show_plan, control))
+    print_summary(summary, out, plan.log_path, next_steps(summary, job, plan), plan.config.dry_run)
+    if control.recorder is not None:
+        write_plan(args.out, job, control.recorder, dict(summary.counts))
+        out.print(
+            f"Saved plan: {args.out} ({len(control.recorder.entries)} targets). Apply it with:"
+        )
+        out.print(f"  bulkflow apply {args.out}", markup=False, highlight=False)
+    return exit_status(summary, args.detailed_exitcode)
+
+
+def next_steps(summary: Summary, job: PreparedJob, plan: RunPlan) -> list[list[str]]:
+    """Commands that would do what is left: resume, retry failures, re-plan stale targets."""
+    sim = ["--sim"] if plan.sim else []
+    steps: list[list[str]] = []
+    if summary.unreachable is not None:  # a resume also redoes the failed targets
+        log = ["--log", str(plan.log_path), "--resume"]
+        return [["bulkflow", "run", str(job.loaded.path), *log, *sim]]
+    if summary.counts.get(Status.FAILED):
+        steps.append(["bulkflow", "retry", str(plan.log_path), *sim])
+    if summary.counts.get(Status.STALE):
+        steps.append(["bulkflow", "plan", str(job.loaded.path), "--out", "PLAN", *sim])
+    return steps
+
+
+async def _go(
+    job: PreparedJob,
+    plan: RunPlan,
+    out: Console,
+    err: Console,
+    show_plan: bool,
+    control: RunControl,
+) -> Summary:
+    label = "planning" if plan.config.dry_run else "updating"
+    total = len(plan.only) if plan.only is not None else job.target_count
+    with ProgressBar(total, err, f"{label} {job.job.resource}", control.pacer.adaptive) as bar:
+        observer = PlanPrinter(bar, out) if show_plan else bar
+        with _stop_on_signals(control, err):
+            if plan.sim:
+                async with simulator_for(job) as (_, settings):
+                    return await execute(job, settings, plan, observer, control)
+            return await execute(job, settings_from_env(job.job.sandbox), plan, observer, control)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(control: RunControl, err: Console) -> Iterator[None]:
+    """First SIGINT/SIGTERM: finish in-flight targets and stop; a second SIGINT: stop now."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        control.request_stop()
+        if control.stop_requests == 1:
+            err.print(
+                "Stopping: no new targets; in-flight ones finish and are recorded (Ctrl-C again to stop now)."
+            )
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
