@@ -55,18 +55,3 @@ def short(value: Any) -> str:
     """JSON for ``value``, secrets masked, then cut to a readable length."""
     text = REGISTRY.text(orjson.dumps(value).decode())
     return text if len(text) <= MAX_VALUE_CHARS else REGISTRY.cut(text, MAX_VALUE_CHARS - 1) + "…"
-
-
-def summary_line(counts: dict[str, int], dry_run: bool) -> str:
-    """``Plan: 118 to change, 30 unchanged, 2 failed.`` (or the run's equivalent)."""
-    if dry_run:
-        return (
-            f"Plan: {counts.get('planned', 0)} to change, {counts.get('unchanged', 0)} unchanged, "
-            f"{counts.get('failed', 0)} failed."
-        )
-    parts = [
-        f"{counts.get(s, 0)} {s}"
-        for s in ("updated", "unchanged", "stale", "failed")
-        if counts.get(s)
-    ]
-    return "Run: " + (", ".join(parts) or "nothing to do") + "."

@@ -17,8 +17,9 @@ import aiohttp
 import structlog
 
 from bulkflow._version import __version__
-from bulkflow.engine.pool import Engine, Observer, Summary
-from bulkflow.engine.target import count_retry
+from bulkflow.engine.pool import Engine, Observer, Summary, TargetStrategy
+from bulkflow.engine.saved import SavedPlanApply
+from bulkflow.engine.target import TargetPath, count_retry
 from bulkflow.flowservice.auth import token_source
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.flowservice.pacing import Pacer
@@ -53,23 +54,19 @@ class RunPlan:
     only: frozenset[str] | None = None
     force: bool = False
     earlier: LogState | None = None
+    saved: dict[str, dict[str, Any]] | None = None  # a reviewed plan's targets, by id (apply)
 
 
 class RunControl:
-    """A running job's handles for the outside: pacing figures and a graceful stop.
+    """A running job's handles for the outside: pacing figures, a graceful stop, and (for
+    ``plan --out``) the recorder the planned targets go to.
 
     The first :meth:`request_stop` lets in-flight targets finish; a second stops at once.
     """
 
-    def __init__(
-        self,
-        pacer: Pacer,
-        recorder: PlanRecorder | None = None,
-        planned: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
+    def __init__(self, pacer: Pacer, recorder: PlanRecorder | None = None) -> None:
         self.pacer = pacer
         self.recorder = recorder
-        self.planned = planned
         self.engine: Engine | None = None
         self.stop_requests = 0
 
@@ -150,10 +147,8 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
     async with aiohttp.ClientSession(connector=connector) as session:
         client = await open_client(session, settings, job, config, ctx.control.pacer)
         resolved = await resolve_query(job, client, plan, ctx.earlier)
-        if ctx.control.planned is not None and not config.replan:
-            await check_plan_etags(
-                client, job, ctx.control.planned, config.skip_stale, config.plan_file
-            )
+        if plan.saved is not None and not config.replan:
+            await check_plan_etags(client, job, plan.saved, config.skip_stale, config.plan_file)
         skip = ctx.earlier.done() if plan.resume and ctx.earlier is not None else set()
         started = header(job, plan) | {
             "skipped": len(skip),
@@ -165,15 +160,23 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
         shown = {k: v for k, v in started.items() if k not in ("type", "resolved_targets")}
         log.info("run.started", **shown)
         control = ctx.control
-        engine = control.engine = Engine(
-            job, client, ctx.sink, config, ctx.observer, control.recorder, control.planned
-        )
+        strategy = _strategy(job, client, plan, control)
+        engine = control.engine = Engine(job, client, ctx.sink, config, ctx.observer, strategy)
         if control.stop_requests:
             engine.request_stop()
         try:
             return await engine.run(_pending(job, skip, plan.only))
         finally:
             _finish(engine, control, ctx.sink, len(skip))
+
+
+def _strategy(
+    job: PreparedJob, client: FlowClient, plan: RunPlan, control: RunControl
+) -> TargetStrategy:
+    """How each target is worked on: fetched and planned, or sent as a reviewed plan says."""
+    on_planned = control.recorder.add if control.recorder is not None else None
+    path = TargetPath(job, client, plan.config, on_planned)
+    return path if plan.saved is None else SavedPlanApply(plan.saved, path)
 
 
 def guard(settings: Settings) -> None:

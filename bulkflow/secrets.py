@@ -257,3 +257,18 @@ def mask_leaves(value: Any) -> Any:
 #: Every secret value this process has seen: job secrets, the client secret, bearer tokens.
 #: Diagnostics, result records and error messages are all masked against it.
 REGISTRY = Redactor()
+
+
+def resolve_references(value: Any, secrets: dict[str, SecretStr]) -> Any:
+    """``value`` with every ``{{ secrets.NAME }}`` replaced by the secret (in memory only)."""
+    if isinstance(value, str):
+        for name, secret in secrets.items():
+            reference = secret_reference(name)
+            if reference in value:
+                value = value.replace(reference, secret.get_secret_value())
+        return value
+    if isinstance(value, dict):
+        return {k: resolve_references(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_references(v, secrets) for v in value]
+    return value

@@ -10,12 +10,11 @@ from bulkflow.cli.exits import EXIT_OK
 from bulkflow.cli.options import config_for, run_flags
 from bulkflow.cli.session import run_and_report
 from bulkflow.errors import InputError
-from bulkflow.flowservice.pacing import Pacer
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import prepare
 from bulkflow.records.resultlog import default_log_path, read_log_state
 from bulkflow.records.savedplan import read_plan
-from bulkflow.runner import RunControl, RunPlan
+from bulkflow.runner import RunPlan
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,6 +62,6 @@ def apply_command(args: argparse.Namespace) -> int:
     config = config_for(args, job, source)
     log_path = args.log or default_log_path(job.job.name)
     earlier = read_log_state(log_path)
-    plan = RunPlan(config, log_path, False, args.sim, frozenset(entries), args.force, earlier)
-    control = RunControl(Pacer(config.concurrency, config.rate_per_s), planned=entries)
-    return run_and_report(args, job, plan, control)
+    only = frozenset(entries)
+    plan = RunPlan(config, log_path, False, args.sim, only, args.force, earlier, saved=entries)
+    return run_and_report(args, job, plan)

@@ -24,7 +24,6 @@ from rich.table import Table
 
 from bulkflow.engine.pool import Summary
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
-from bulkflow.plantext import summary_line
 from bulkflow.records.resultlog import STATUSES, Status
 
 SHOWN_FAILURES = 20
@@ -94,7 +93,7 @@ class ProgressBar:
 
     def target_done(self, record: dict[str, Any]) -> None:
         """Advance by one finished target."""
-        if record["status"] == "failed":
+        if record["status"] == Status.FAILED:
             self.failures += 1
         if self._task is None:
             return
@@ -126,8 +125,8 @@ def print_summary(
     table.add_column("targets", justify="right")
     for status in STATUSES:
         count = summary.counts.get(status, 0)
-        if count or status in ("updated", "failed"):
-            style = "red" if status == "failed" and count else None
+        if count or status in (Status.UPDATED, Status.FAILED):
+            style = "red" if status == Status.FAILED and count else None
             table.add_row(status, str(count), style=style)
     table.add_row("total", str(summary.total), style="bold")
     console.print(table)
@@ -168,7 +167,7 @@ STEP_LABELS = {
 
 
 def _print_failures(summary: Summary, console: Console) -> None:
-    total = summary.counts.get("failed", 0) + summary.counts.get("stale", 0)
+    total = summary.counts.get(Status.FAILED, 0) + summary.counts.get(Status.STALE, 0)
     console.print(f"[bold red]Failed or stale targets ({total})[/bold red]")
     failures = Table(show_edge=False)
     failures.add_column("id")
@@ -199,3 +198,18 @@ class PlanPrinter:
         self.console.print(title, markup=False, soft_wrap=True)
         for line in record["changes"]:
             self.console.print("  " + line, markup=False, soft_wrap=True)
+
+
+def summary_line(counts: dict[str, int], dry_run: bool) -> str:
+    """``Plan: 118 to change, 30 unchanged, 2 failed.`` (or the run's equivalent)."""
+    if dry_run:
+        return (
+            f"Plan: {counts.get('planned', 0)} to change, {counts.get('unchanged', 0)} unchanged, "
+            f"{counts.get('failed', 0)} failed."
+        )
+    parts = [
+        f"{counts.get(s, 0)} {s}"
+        for s in (Status.UPDATED, Status.UNCHANGED, Status.STALE, Status.FAILED)
+        if counts.get(s)
+    ]
+    return "Run: " + (", ".join(parts) or "nothing to do") + "."

@@ -2,9 +2,10 @@
 
 ``concurrency`` workers pull targets from one shared feed, so memory does not grow with the
 number of targets and at most ``concurrency`` requests are in flight. Layers per target:
-:meth:`Engine.run_target` (record; no exception escapes) → :class:`bulkflow.engine.target.TargetPath`
-(the visible 412 re-plan loop) → :class:`bulkflow.flowservice.client.FlowClient` (transport retries, one
-exchange).
+:meth:`Engine.run_target` (record; no exception escapes) → a :class:`TargetStrategy`
+(:class:`~bulkflow.engine.target.TargetPath`, the visible 412 re-plan loop, or a saved plan's
+:class:`~bulkflow.engine.saved.SavedPlanApply`) → :class:`~bulkflow.flowservice.client.FlowClient`
+(transport retries, one exchange).
 """
 
 from __future__ import annotations
@@ -25,15 +26,27 @@ from bulkflow.errors import TargetError, UnreachableError
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
-from bulkflow.records.resultlog import STATUSES, ResultSink, utc_now
-from bulkflow.records.savedplan import PlanRecorder
+from bulkflow.records.resultlog import STATUSES, ResultSink, Status, utc_now
 from bulkflow.runconfig import RunConfig
 
 log = structlog.get_logger("bulkflow.engine.pool")
+PROBLEMS = frozenset({Status.FAILED, Status.STALE})
 KEPT_FAILURES = 1000  # for the summary; the result log has every one
 # Targets in a row that could not connect at all before the run stops: one could be a blip,
 # three mean every target after them would fail the same way.
 UNREACHABLE_STREAK = 3
+
+
+class TargetStrategy(Protocol):
+    """How one target is worked on, from its first request to its status."""
+
+    #: Whether documents listed ahead of the workers (batch fetch) are of use.
+    wants_documents: bool
+
+    async def attempts(
+        self, target: Target, outcome: Outcome, prefetched: Prefetched | None
+    ) -> Status:
+        """The target's final status; raises :class:`TargetError` when it fails."""
 
 
 class Observer(Protocol):
@@ -91,12 +104,10 @@ class Engine:
         sink: ResultSink,
         options: RunConfig,
         observer: Observer | None = None,
-        recorder: PlanRecorder | None = None,
-        planned: dict[str, dict[str, Any]] | None = None,
+        strategy: TargetStrategy | None = None,
     ) -> None:
         self.job = job
-        self.planned = planned
-        self.path = TargetPath(job, client, options, recorder, planned)
+        self.strategy = strategy or TargetPath(job, client, options)
         self.client = client
         self.sink = sink
         self.options = options
@@ -115,7 +126,7 @@ class Engine:
         workers = max(
             1, min(self.options.concurrency, self.job.target_count or self.options.concurrency)
         )
-        batched = self.options.batch_fetch and self.planned is None
+        batched = self.options.batch_fetch and self.strategy.wants_documents
         feed = BatchFeed(self.client, self.kind, shared) if batched else DirectFeed(shared)
         try:
             with anyio.CancelScope() as self._scope:
@@ -164,7 +175,7 @@ class Engine:
         self.summary.counts[str(record["status"])] += 1
         self.summary.conflicts += record["conflicts"]
         self.summary.retries += record["retries"]
-        if record["status"] in ("failed", "stale") and len(self.summary.failed) < KEPT_FAILURES:
+        if record["status"] in PROBLEMS and len(self.summary.failed) < KEPT_FAILURES:
             self.summary.failed.append({"id": record["id"], "error": record["error"]})
         if self.observer is not None:
             self.observer.target_done(record)
@@ -178,10 +189,10 @@ class Engine:
         started = time.perf_counter()
         error: dict[str, Any] | None = None
         try:
-            status = await self.path.attempts(target, outcome, prefetched)
+            status = await self.strategy.attempts(target, outcome, prefetched)
             error = outcome.note
         except TargetError as exc:
-            status = "failed"
+            status = Status.FAILED
             error = {
                 "kind": exc.kind,
                 "status": exc.status,
@@ -189,7 +200,7 @@ class Engine:
             }
             self._check_reach(exc)
         except Exception as exc:  # a bug must cost one target, not the run
-            status = "failed"
+            status = Status.FAILED
             message = self.job.redactor.text(f"{type(exc).__name__}: {exc}")
             error = {"kind": "internal", "status": None, "message": message}
             log.error("target.internal_error", target=target.id, error=message)

@@ -1,14 +1,15 @@
 """One target's path: fetch → plan → send (PATCH, then a state action) → verify → (412: again).
 
 :class:`TargetPath` holds the visible 412 re-plan loop; transport retries live below it in the
-client. A reviewed plan (``bulkflow apply``) is sent as it was planned; a 412 then means the
-target changed since the review and it ends ``stale`` unless re-planning is allowed.
+client. It is the engine's default :class:`~bulkflow.engine.pool.TargetStrategy`; a reviewed
+plan is applied by :class:`bulkflow.engine.saved.SavedPlanApply` instead.
 """
 
 from __future__ import annotations
 
 import contextvars
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
 from bulkflow.planner import Op, Pointer, plan, state_action
 from bulkflow.plantext import UNKNOWN, describe, short
-from bulkflow.records.savedplan import PlanRecorder, resolve_references
+from bulkflow.records.resultlog import Status
 from bulkflow.runconfig import RunConfig
 
 log = structlog.get_logger("bulkflow.engine.pool")
@@ -65,64 +66,44 @@ def count_retry(_: RetryableError, __: float) -> None:
         outcome.retries += 1
 
 
+#: Told about each target a dry run would change: id, name, etag, ops, change lines, action.
+OnPlanned = Callable[[str, str | None, str, list[Op], list[str], str | None], None]
+
+
 class TargetPath:
-    """Runs the attempts for one target at a time (shared by all workers: it holds no state)."""
+    """Runs the attempts for one target at a time (shared by all workers: it holds no state).
+
+    With ``on_planned`` (``plan --out``), secrets are planned as ``{{ secrets.NAME }}``
+    references and each target a dry run would change is handed to it.
+    """
+
+    wants_documents = True  # a batch feed's listed documents save a GET each
 
     def __init__(
         self,
         job: PreparedJob,
         client: FlowClient,
-        options: EngineOptions,
-        recorder: PlanRecorder | None = None,
-        planned: dict[str, dict[str, Any]] | None = None,
+        options: RunConfig,
+        on_planned: OnPlanned | None = None,
     ) -> None:
         self.job = job
         self.client = client
         self.options = options
-        self.recorder = recorder
-        self.planned = planned
+        self.on_planned = on_planned
         self.kind = job.job.resource
 
     async def attempts(
         self, target: Target, outcome: Outcome, prefetched: Prefetched | None
-    ) -> str:
+    ) -> Status:
         """The target's final status; raises :class:`TargetError` when it fails."""
-        entry = self.planned.get(target.id) if self.planned is not None else None
-        status = "replan" if entry is None else await self._apply_saved(target, entry, outcome)
-        if status == "replan":
-            status = await self._fetch_plan_send(target, outcome, prefetched)
-        if status == "updated" and self.options.verify:
-            await self._verify(target, outcome)
+        status = await self._fetch_plan_send(target, outcome, prefetched)
+        if status == Status.UPDATED and self.options.verify:
+            await self.verify(target, outcome)
         return status
-
-    async def _apply_saved(self, target: Target, entry: dict[str, Any], outcome: Outcome) -> str:
-        """Send a reviewed plan's operations with the etag it was made against."""
-        outcome.name, outcome.etag_before = entry.get("name"), entry["etag"]
-        outcome.changes = list(entry.get("changes", []))
-        if "stale" in entry:  # found changed before anything was sent (apply --skip-stale)
-            return self._stale(target, outcome, f"{entry['stale']}; not applied", None)
-        outcome.attempts += 1
-        outcome.ops = resolve_references(entry["ops"], self.job.secrets)
-        outcome.action = entry.get("action")
-        try:
-            await self._send(target, entry["etag"], outcome)
-        except ConflictError:
-            if self.options.replan:
-                log.info("target.stale", target=target.id, replan=True)
-                return "replan"
-            return self._stale(target, outcome, "changed since the plan was made (412)", 412)
-        return "updated"
-
-    def _stale(self, target: Target, outcome: Outcome, why: str, status: int | None) -> str:
-        """A reviewed target that changed since the review: recorded, left alone, not re-planned."""
-        log.info("target.stale", target=target.id, replan=False)
-        message = f"{why}; review a new plan (bulkflow plan JOB --out PLAN), or apply with --replan"
-        outcome.note = {"kind": "conflict", "status": status, "message": message}
-        return "stale"
 
     async def _fetch_plan_send(
         self, target: Target, outcome: Outcome, prefetched: Prefetched | None
-    ) -> str:
+    ) -> Status:
         """GET, plan, PATCH with If-Match; on 412 the visible re-plan loop."""
         while True:
             outcome.attempts += 1
@@ -130,21 +111,20 @@ class TargetPath:
             prefetched = None  # a re-plan after 412 always reads the document afresh
             self._plan(target, doc, etag, outcome)
             if not outcome.ops and outcome.action is None:
-                return "updated" if outcome.patch_unconfirmed else "unchanged"
+                return Status.UPDATED if outcome.patch_unconfirmed else Status.UNCHANGED
             if self.options.dry_run:
-                if self.recorder is not None:
-                    self.recorder.add(
-                        target.id, outcome.name, etag, outcome.ops, outcome.changes, outcome.action
-                    )
-                return "planned"
+                if self.on_planned is not None:
+                    ops, changes, action = outcome.ops, outcome.changes, outcome.action
+                    self.on_planned(target.id, outcome.name, etag, ops, changes, action)
+                return Status.PLANNED
             try:
-                await self._send(target, etag, outcome)
-                return "updated"
+                await self.send(target, etag, outcome)
+                return Status.UPDATED
             except ConflictError:
                 await self._conflict(target, outcome)
 
     def _plan(self, target: Target, doc: dict[str, Any], etag: str, outcome: Outcome) -> None:
-        changes = self.job.changes_for(target, secret_references=self.recorder is not None)
+        changes = self.job.changes_for(target, secret_references=self.on_planned is not None)
         outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
         outcome.etag_before = etag
         outcome.ops = plan(doc, changes)
@@ -165,7 +145,7 @@ class TargetPath:
             )
         await anyio.sleep(random.uniform(0.5, 1.5) * self.options.conflict_backoff_s)
 
-    async def _send(self, target: Target, etag: str, outcome: Outcome) -> None:
+    async def send(self, target: Target, etag: str, outcome: Outcome) -> None:
         """PATCH the ops (if any), then the state action (if any), each with If-Match."""
         retries_before = outcome.retries
         try:
@@ -187,7 +167,7 @@ class TargetPath:
                 outcome.patch_unconfirmed = True
             raise
 
-    async def _verify(self, target: Target, outcome: Outcome) -> None:
+    async def verify(self, target: Target, outcome: Outcome) -> None:
         """Read the target back: its last operation must finish well and nothing be left to do."""
         deadline = anyio.current_time() + self.options.verify_timeout_s
         delay = 0.2

@@ -19,12 +19,12 @@ import string
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bulkflow.errors import InputError
-from bulkflow.records.resultlog import STATUSES, LogScan
+from bulkflow.records.resultlog import STATUSES, LogScan, Status
 
 PERCENTILES = (50, 90, 99)
 COLOURS = {
@@ -34,7 +34,6 @@ COLOURS = {
     "stale": "#ef6c00",
     "failed": "#c62828",
 }
-Status = Literal["updated", "unchanged", "planned", "stale", "failed"]  # resultlog.STATUSES
 # CommonMark lets a backslash escape any ASCII punctuation, which then reads as itself. Escaping
 # it leaves data no way to start markup, a link, an entity, a table cell, or an autolink (GFM's
 # www. and scheme:// need an unescaped "." or ":", e-mail an "@", linkify's //host a "/").
@@ -55,7 +54,7 @@ class _Result(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True)
 
     id: StrictStr
-    status: Status
+    status: Status = Field(strict=False)  # the log's string, as the enum
     duration_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     conflicts: int | None = Field(default=None, ge=0)
     retries: int | None = Field(default=None, ge=0)
@@ -83,7 +82,7 @@ class ReportData:
     def problems(self) -> list[dict[str, Any]]:
         """Failed and stale targets, by id."""
         return sorted(
-            (r for r in self.latest.values() if r["status"] in ("failed", "stale")),
+            (r for r in self.latest.values() if r["status"] in (Status.FAILED, Status.STALE)),
             key=lambda r: r["id"],
         )
 

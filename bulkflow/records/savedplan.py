@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import SecretStr
 
 from bulkflow.errors import InputError, StalePlanError
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.records.resultlog import utc_now, write_private
-from bulkflow.secrets import secret_reference
 
 if TYPE_CHECKING:
     from bulkflow.flowservice.client import FlowClient
@@ -92,21 +90,6 @@ def read_plan(path: Path) -> dict[str, Any]:
             path,
         )
     return body
-
-
-def resolve_references(value: Any, secrets: dict[str, SecretStr]) -> Any:
-    """``value`` with every ``{{ secrets.NAME }}`` replaced by the secret (in memory only)."""
-    if isinstance(value, str):
-        for name, secret in secrets.items():
-            reference = secret_reference(name)
-            if reference in value:
-                value = value.replace(reference, secret.get_secret_value())
-        return value
-    if isinstance(value, dict):
-        return {k: resolve_references(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_references(v, secrets) for v in value]
-    return value
 
 
 async def check_plan_etags(
