@@ -21,7 +21,8 @@ lint: $(STAMP)
 
 test: lint
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest -n 4
+	$(BIN)/coverage run -m pytest -n 4 -m 'not timing'
+	$(BIN)/coverage run -m pytest -m timing
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 

@@ -7,6 +7,7 @@ fetched, a query resolved, a saved plan's etags checked, and the engine started.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -115,10 +116,14 @@ async def execute(
     Before any request: the transport is checked, and the log must be this job's (or new),
     of the same kind of run, and not held by another process.
     """
-    guard(settings)
     config = plan.config
-    earlier = plan.earlier if plan.earlier is not None else read_log_state(plan.log_path)
-    check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, plan.force)
+    try:
+        guard(settings)
+        earlier = plan.earlier if plan.earlier is not None else read_log_state(plan.log_path)
+        check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, plan.force, plan.sim)
+    except BaseException:
+        _discard_if_empty(plan.log_path)  # a fresh log the run was refused before writing
+        raise
     if plan.resume and earlier is not None and earlier.torn_lines:
         log.warning("log.torn_lines", path=str(plan.log_path), lines=earlier.torn_lines)
     control = control or RunControl(Pacer(config.concurrency, config.rate_per_s))
@@ -127,6 +132,12 @@ async def execute(
             return await _run(job, settings, plan, _Context(earlier, sink, control, observer))
         finally:
             sink.discard_if_unused()
+
+
+def _discard_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
 
 
 @dataclass(frozen=True)
@@ -210,7 +221,8 @@ def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) 
     """Write the closing summary line, also when the run was interrupted."""
     engine.summary.throttled = control.pacer.adaptive.throttled
     engine.summary.lowest_concurrency = control.pacer.adaptive.lowest
-    final = engine.summary.as_record() | {"skipped": skipped}
+    engine.summary.skipped = skipped
+    final = engine.summary.as_record()
     sink.write(final)
     log.info("run.summary", **{k: v for k, v in final.items() if k != "type"})
 

@@ -10,7 +10,7 @@ import pytest
 from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import prepare
-from tests.conftest import DEST_FLOW, SOURCE_FLOW
+from tests.conftest import DEST_FLOW, SOURCE_FLOW, job_body, write_job
 
 GOOD = """\
 version: 1
@@ -244,3 +244,14 @@ def test_example_jobs_are_valid(job: Path, monkeypatch: Any) -> None:
         monkeypatch.setenv(name, "planted")
     prepared = prepare(load_job(job))
     assert prepared.target_count > 0 or prepared.query is not None
+
+
+def test_unknown_option_names_the_options(tmp_path: Path) -> None:
+    """``options: {timeout: 3}`` (not ``timeout_s``): the error lists the options there are."""
+    path = write_job(
+        tmp_path, job_body(["f1"], [{"remove": {"path": "/x"}}], options={"timeout": 3})
+    )
+    with pytest.raises(InputError) as caught:
+        load_job(path)
+    assert "options.timeout: unknown option; the options are concurrency" in str(caught.value)
+    assert "timeout_s" in str(caught.value)

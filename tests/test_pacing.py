@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
 from bulkflow.sim import Faults, Simulator
 from tests.conftest import SimFactory, job_body
 from tests.engine_helpers import run_job
 from tests.test_engine import _assert_retry_after_honoured
+
+# Rates and wake-ups measured on the wall clock: run alone, not beside other workers.
+pytestmark = pytest.mark.timing
 
 ROLLOUT = [{"add_segment": {"id": "2d79d0d8-724f-49fc-a09d-d1dec338c93c"}}]
 

@@ -240,7 +240,7 @@ def random_log(path: Path, targets: list[tuple[str, str, str, str]]) -> Path:
     return write_log(path, records, job=targets[0][3])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(targets=TARGETS)
 def test_any_names_one_row_per_target_no_elements_no_links(
     tmp_path_factory: pytest.TempPathFactory, targets: list[tuple[str, str, str, str]]
@@ -258,7 +258,7 @@ def test_any_names_one_row_per_target_no_elements_no_links(
     assert [row[1] for row in rows] == [one_line(t[1]) for t in problems]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(targets=TARGETS)
 def test_any_names_round_trip_in_headings(
     tmp_path_factory: pytest.TempPathFactory, targets: list[tuple[str, str, str, str]]

@@ -273,3 +273,72 @@ async def test_line_break_in_environment_is_refused(
     assert name in err
     assert "value-9f3a" not in out + err
     assert sim.stats.count() == 0
+
+
+async def test_simulated_and_real_runs_never_share_a_log(sim: Simulator, tmp_path: Path) -> None:
+    """``retry L --sim`` of a real run's log: exit 2, nothing simulated is recorded as real."""
+    job = write_job(tmp_path, job_body([DEST_FLOW, "late-flow"], RENAME))
+    log = tmp_path / "run.jsonl"
+    status, _, _ = await bulkflow("run", str(job), "--log", str(log), env=sim_env(sim))
+    assert status == 1
+    before = log.read_bytes()
+    status, _, err = await bulkflow("retry", str(log), "--sim", env=sim_env(sim))
+    assert status == 2
+    assert "simulator" in err
+    assert log.read_bytes() == before
+
+
+async def test_resume_of_a_simulated_run_stays_simulated(tmp_path: Path) -> None:
+    """``run --resume`` of a ``--sim`` log goes to the simulator again, and says so."""
+    job = write_job(tmp_path, job_body([DEST_FLOW, SOURCE_FLOW], RENAME))
+    log = tmp_path / "run.jsonl"
+    status, _, err = await bulkflow("run", str(job), "--sim", "--log", str(log))
+    assert status == 0, err
+    status, out, err = await bulkflow("run", str(job), "--resume", "--log", str(log))
+    assert status == 0, err
+    assert [h["sim"] for h in records(log, "run")] == [True, True]
+    assert "Skipped 2 targets" in out
+    assert "simulator" in out
+
+
+async def test_report_says_what_an_unreachable_service_left_undone(tmp_path: Path) -> None:
+    """The report of a run stopped because the service was unreachable says so, with counts."""
+    ids = [f"far-{n:03d}" for n in range(60)]
+    job = write_job(tmp_path, job_body(ids, RENAME))
+    log = tmp_path / "run.jsonl"
+    env = {
+        "AEP_BASE_URL": f"http://127.0.0.1:{closed_port()}/data/foundation/flowservice",
+        "AEP_ACCESS_TOKEN": "a-token-for-nowhere",
+        "AEP_CLIENT_ID": "c",
+        "AEP_ORG_ID": "o",
+    }
+    status, _, _ = await bulkflow("run", str(job), "--log", str(log), env=env)
+    assert status == 1
+    attempted = len(records(log))
+    status, out, err = await bulkflow("report", str(log))
+    assert status == 0, err
+    assert f"{60 - attempted} of 60 targets" in out
+    assert "could not be reached" in out
+
+
+async def test_runs_started_together_get_a_log_each(sim: Simulator, tmp_path: Path) -> None:
+    """Four runs started at once without ``--log``: four logs, one run each, none refused."""
+    import asyncio
+
+    job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
+    results = await asyncio.gather(
+        *(bulkflow("run", str(job), env=sim_env(sim), cwd=tmp_path) for _ in range(4))
+    )
+    assert [status for status, _, _ in results] == [0, 0, 0, 0], [e for _, _, e in results]
+    logs = sorted((tmp_path / "runs").iterdir())
+    assert len(logs) == 4
+    assert all(len(records(log, "run")) == 1 for log in logs)
+
+
+async def test_a_device_as_log_is_refused(sim: Simulator, tmp_path: Path) -> None:
+    """``--log /dev/null`` would keep no record: exit 2, nothing sent."""
+    job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
+    status, _, err = await bulkflow("run", str(job), "--log", "/dev/null", env=sim_env(sim))
+    assert status == 2
+    assert "not a regular file" in err
+    assert sim.stats.count() == 0

@@ -60,8 +60,8 @@ def apply_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     source = {"plan_file": str(args.plan), "plan_digest": saved["digest"]}
     config = config_for(args, job, source)
+    earlier = read_log_state(args.log) if args.log is not None else None
     log_path = args.log or default_log_path(job.job.name)
-    earlier = read_log_state(log_path)
     only = frozenset(entries)
     plan = RunPlan(config, log_path, False, args.sim, only, args.force, earlier, saved=entries)
     return run_and_report(args, job, plan)

@@ -125,7 +125,7 @@ def print_summary(
     table.add_column("targets", justify="right")
     for status in STATUSES:
         count = summary.counts.get(status, 0)
-        if count or status in (Status.UPDATED, Status.FAILED):
+        if count or status in ((Status.PLANNED if dry_run else Status.UPDATED), Status.FAILED):
             style = "red" if status == Status.FAILED and count else None
             table.add_row(status, str(count), style=style)
     table.add_row("total", str(summary.total), style="bold")
@@ -141,8 +141,10 @@ def print_summary(
             f"Throttled {summary.throttled} times (429); concurrency went down to "
             f"{summary.lowest_concurrency} and recovered as requests succeeded."
         )
+    if summary.skipped:
+        console.print(f"Skipped {summary.skipped} targets the log shows done (--resume).")
     if summary.interrupted:
-        console.print("Interrupted: targets not started are not in the log; resume with --resume.")
+        console.print("Interrupted: targets not started are not in the log.")
     if summary.unreachable is not None:
         console.print(
             f"Stopped: the service cannot be reached: {summary.unreachable}. "
@@ -160,7 +162,7 @@ def print_summary(
 
 
 STEP_LABELS = {
-    "run": "When the service can be reached again, resume with:",
+    "run": "Resume (targets not done yet, failed ones included) with:",
     "retry": "Retry the failed targets with:",
     "plan": "Targets changed since the review: make and review a new plan with:",
 }

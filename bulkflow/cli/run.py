@@ -84,11 +84,12 @@ def run_command(args: argparse.Namespace) -> int:
         raise InputError("--resume needs --log PATH: the log of the run to resume")
     if args.out is not None:
         check_writable(args.out, "plan")
+    earlier = read_log_state(args.log) if args.log is not None else None
+    header = earlier.last_header if args.resume and earlier else None
+    config = config_for(args, job, recorded(header))
+    sim = args.sim or bool(header and header.get("sim"))  # a resumed run stays where it was
     log_path = args.log or default_log_path(job.job.name)
-    earlier = read_log_state(log_path)
-    inherited = recorded(earlier.last_header) if args.resume and earlier else None
-    config = config_for(args, job, inherited)
-    plan = RunPlan(config, log_path, args.resume, args.sim, None, args.force, earlier)
+    plan = RunPlan(config, log_path, args.resume, sim, None, args.force, earlier)
     return run_and_report(args, job, plan)
 
 
@@ -113,10 +114,11 @@ def retry_command(args: argparse.Namespace) -> int:
     config = config_for(args, job, recorded(state.last_header))
     log_path = args.log or args.failed_log
     earlier = state if log_path == args.failed_log else read_log_state(log_path)
-    check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, args.force)
+    sim = args.sim or bool(state.last_header.get("sim"))  # a retry goes where the run went
+    check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, args.force, sim)
     failed = state.failed()
     if not failed:
         print(f"{args.failed_log}: no failed targets to retry")
         return EXIT_OK
-    plan = RunPlan(config, log_path, False, args.sim, frozenset(failed), args.force, earlier)
+    plan = RunPlan(config, log_path, False, sim, frozenset(failed), args.force, earlier)
     return run_and_report(args, job, plan)

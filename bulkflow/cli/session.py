@@ -35,6 +35,8 @@ def run_and_report(
         control.recorder = PlanRecorder()
     summary = asyncio.run(_go(job, plan, out, err, args.show_plan, control))
     print_summary(summary, out, plan.log_path, next_steps(summary, job, plan), plan.config.dry_run)
+    if plan.sim:
+        out.print("This ran against the embedded simulator (--sim): nothing was sent to Adobe.")
     if control.recorder is not None:
         write_plan(args.out, job, control.recorder, dict(summary.counts))
         out.print(
@@ -48,7 +50,7 @@ def next_steps(summary: Summary, job: PreparedJob, plan: RunPlan) -> list[list[s
     """Commands that would do what is left: resume, retry failures, re-plan stale targets."""
     sim = ["--sim"] if plan.sim else []
     steps: list[list[str]] = []
-    if summary.unreachable is not None:  # a resume also redoes the failed targets
+    if summary.unreachable is not None or summary.interrupted:  # a resume also redoes failures
         log = ["--log", str(plan.log_path), "--resume"]
         return [["bulkflow", "run", str(job.loaded.path), *log, *sim]]
     if summary.counts.get(Status.FAILED):

@@ -69,6 +69,7 @@ class Summary:
     lowest_concurrency: int | None = None
     interrupted: bool = False
     unreachable: str | None = None
+    skipped: int = 0  # done in an earlier run of the log (--resume)
 
     @property
     def total(self) -> int:
@@ -88,6 +89,7 @@ class Summary:
             "lowest_concurrency": self.lowest_concurrency,
             "interrupted": self.interrupted,
             "unreachable": self.unreachable,
+            "skipped": self.skipped,
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(rate, 1),
             "finished_at": utc_now(),

@@ -234,6 +234,8 @@ def problems_of(
                 else error["input"]
             )
             message = f"unknown change kind {short(given)}; {message}"
+        if error["type"] == "extra_forbidden" and loc[:1] == ("options",) and len(loc) == 2:
+            message = f"unknown option; the options are {', '.join(Options.model_fields)}"
         where = ".".join(str(p) for p in loc)
         problems.append((lines.line(loc), f"{where}: {message}" if where else message))
     return problems

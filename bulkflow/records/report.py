@@ -68,6 +68,7 @@ class ReportData:
 
     path: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
     durations_ms: list[float] = field(default_factory=list)
     conflicts: int = 0
@@ -108,6 +109,8 @@ def load(path: Path) -> ReportData:
     for count, record in enumerate(scan):
         if record.get("type") == "run":
             data.runs.append(record)
+        elif record.get("type") == "summary":
+            data.summaries.append(record)
         elif record.get("type") == "result":
             # LogScan counts a torn line before it yields the record after it.
             _add_result(data, record, line=count + scan.torn_lines + 1)
@@ -150,9 +153,28 @@ def _facts(data: ReportData) -> list[tuple[str, str]]:
             f"{len(data.runs)} (first started {first.get('started_at')}, last {last.get('started_at')})",
         ),
         ("Targets", str(len(data.latest))),
+        *_unfinished(data),
         ("Conflicts re-planned", str(data.conflicts)),
         ("Requests retried", str(data.retries)),
     ]
+
+
+def _unfinished(data: ReportData) -> list[tuple[str, str]]:
+    """What the log says was left undone: targets never attempted, and why the run stopped."""
+    facts: list[tuple[str, str]] = []
+    listed = data.runs[0].get("targets")
+    if data.runs[0].get("apply"):
+        listed = None  # an apply works on the plan's targets, not on every target of the job
+    if isinstance(listed, int) and not isinstance(listed, bool) and listed > len(data.latest):
+        facts.append(("Not attempted", f"{listed - len(data.latest)} of {listed} targets"))
+    last = data.summaries[-1] if data.summaries else None
+    if last is None or len(data.summaries) < len(data.runs):
+        facts.append(("Stopped", "the last run ended without a summary (killed or crashed)"))
+    elif last.get("unreachable"):
+        facts.append(("Stopped", f"the service could not be reached: {last['unreachable']}"))
+    elif last.get("interrupted"):
+        facts.append(("Stopped", "interrupted (Ctrl-C or SIGTERM)"))
+    return facts
 
 
 def markdown(data: ReportData) -> str:

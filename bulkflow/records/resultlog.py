@@ -42,21 +42,33 @@ def utc_now() -> str:
 
 
 def default_log_path(job_name: str, root: Path | None = None) -> Path:
-    """``runs/<job name>-<UTC timestamp>.jsonl``, a new file (``-2``, ``-3``… within a second)."""
+    """A new ``runs/<job name>-<UTC timestamp>.jsonl`` (``-2``, ``-3``… within one second).
+
+    The file is created here, exclusively, so two runs started at once never share a log.
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = root or Path("runs")
-    path = folder / f"{job_name}-{stamp}.jsonl"
-    number = 1
-    while path.exists():
-        number += 1
-        path = folder / f"{job_name}-{stamp}-{number}.jsonl"
-    return path
+    check_writable(folder / "x", "result log")
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 10_000):
+        suffix = "" if number == 1 else f"-{number}"
+        path = folder / f"{job_name}-{stamp}{suffix}.jsonl"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot write the result log: {exc.strerror}", path) from None
+        return path
+    raise InputError(f"no free log name for {job_name} in {folder}", folder)
 
 
 def check_writable(path: Path, what: str) -> None:
-    """Refuse, as input, a path a file cannot be written at (a folder, under a file)."""
+    """Refuse, as input, a path a file cannot be written at (a folder, under a file, a device)."""
     if path.is_dir():
         raise InputError(f"cannot write the {what}: {path} is a folder", path)
+    if path.exists() and not path.is_file():
+        raise InputError(f"cannot write the {what}: {path} is not a regular file", path)
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -87,7 +99,6 @@ class ResultLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         check_writable(path, "result log")
-        self.created = not path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -117,8 +128,8 @@ class ResultLog:
         return True
 
     def discard_if_unused(self) -> None:
-        """Remove the file again if this run created it and wrote nothing (refused early)."""
-        if self.created and self.written == 0 and os.fstat(self._fd).st_size == 0:
+        """Remove the file again if it is empty and this run wrote nothing (refused early)."""
+        if self.written == 0 and os.fstat(self._fd).st_size == 0:
             self.path.unlink(missing_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
@@ -234,11 +245,13 @@ def read_log_state(path: Path) -> LogState | None:
     return state if state.headers or state.latest or state.torn_lines else None
 
 
-def check_owner(state: LogState | None, job: str, digest: str, dry_run: bool, force: bool) -> None:
-    """Refuse to add a run to a log of another job, another version of it, or another mode.
+def check_owner(
+    state: LogState | None, job: str, digest: str, dry_run: bool, force: bool, sim: bool = False
+) -> None:
+    """Refuse to add a run to a log of another job, another version of it, or another kind.
 
     A log belongs to one job (its name); another version of that job (digest) only with
-    ``force``; and a log holds either dry runs or real runs, never both.
+    ``force``; and a log holds runs of one kind, dry or real, against the simulator or not.
     """
     header = state.header if state is not None else None
     if state is None or header is None:
@@ -259,10 +272,18 @@ def check_owner(state: LogState | None, job: str, digest: str, dry_run: bool, fo
         )
     if bool(header.get("dry_run")) != dry_run:
         raise InputError(_mode_message(bool(header.get("dry_run")), header), state.path)
+    if bool(header.get("sim")) != sim:
+        where, other = ("the simulator (--sim)", "the real service")
+        if not header.get("sim"):
+            where, other = other, where
+        raise InputError(
+            f"this log holds runs against {where}; a run against {other} needs its own --log",
+            state.path,
+        )
 
 
 def _mode_message(log_is_dry: bool, header: dict[str, Any]) -> str:
-    job_file = header.get("job_file") or "JOB"
+    job_file = header.get("job_file_abs") or header.get("job_file") or "JOB"
     if log_is_dry:
         return (
             "this is a dry run's log: changes are never made from or into it. To make them, "

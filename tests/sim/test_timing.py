@@ -7,11 +7,15 @@ import gc
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bulkflow.sim import Faults
 from bulkflow.sim.server import keep_collections_short
 from bulkflow.sim.timing import MAX_LEAD_S, Deadlines
 from tests.conftest import DEST_FLOW, SimFactory
+
+# Rates and wake-ups measured on the wall clock: run alone, not beside other workers.
+pytestmark = pytest.mark.timing
 
 
 class LateClock:
