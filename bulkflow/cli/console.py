@@ -8,7 +8,6 @@ import shlex
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -24,7 +23,7 @@ from rich.table import Table
 
 from bulkflow.engine.pool import Summary
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
-from bulkflow.records.resultlog import STATUSES, Status
+from bulkflow.records.resultlog import STATUSES, ResultRecord, Status
 
 SHOWN_FAILURES = 20
 
@@ -91,7 +90,7 @@ class ProgressBar:
         if self.enabled:
             self._progress.stop()
 
-    def target_done(self, record: dict[str, Any]) -> None:
+    def target_done(self, record: ResultRecord) -> None:
         """Advance by one finished target."""
         if record["status"] == Status.FAILED:
             self.failures += 1
@@ -190,7 +189,7 @@ class PlanPrinter:
         self.bar = bar
         self.console = console
 
-    def target_done(self, record: dict[str, Any]) -> None:
+    def target_done(self, record: ResultRecord) -> None:
         """Advance the bar; print the target's planned changes, if any."""
         self.bar.target_done(record)
         if record["status"] != Status.PLANNED:

@@ -26,7 +26,14 @@ from bulkflow.errors import TargetError, UnreachableError
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
-from bulkflow.records.resultlog import STATUSES, ResultSink, Status, utc_now
+from bulkflow.records.resultlog import (
+    STATUSES,
+    ErrorInfo,
+    ResultRecord,
+    ResultSink,
+    Status,
+    utc_now,
+)
 from bulkflow.runconfig import RunConfig
 
 log = structlog.get_logger("bulkflow.engine.pool")
@@ -52,7 +59,7 @@ class TargetStrategy(Protocol):
 class Observer(Protocol):
     """Told about progress (the terminal progress bar implements it)."""
 
-    def target_done(self, record: dict[str, Any]) -> None:
+    def target_done(self, record: ResultRecord) -> None:
         """One target finished with ``record``."""
 
 
@@ -172,7 +179,7 @@ class Engine:
             record = await self.run_target(*item)
             self._record(record)
 
-    def _record(self, record: dict[str, Any]) -> None:
+    def _record(self, record: ResultRecord) -> None:
         self.sink.write(record)
         self.summary.counts[str(record["status"])] += 1
         self.summary.conflicts += record["conflicts"]
@@ -184,12 +191,12 @@ class Engine:
 
     async def run_target(
         self, target: Target, prefetched: Prefetched | None = None
-    ) -> dict[str, Any]:
+    ) -> ResultRecord:
         """One target from first GET to its record; failures become data, never exceptions."""
         outcome = Outcome()
         current.set(outcome)
         started = time.perf_counter()
-        error: dict[str, Any] | None = None
+        error: ErrorInfo | None = None
         try:
             status = await self.strategy.attempts(target, outcome, prefetched)
             error = outcome.note
@@ -228,10 +235,10 @@ class Engine:
         self,
         target: Target,
         outcome: Outcome,
-        status: str,
-        error: dict[str, Any] | None,
+        status: Status,
+        error: ErrorInfo | None,
         duration_ms: float,
-    ) -> dict[str, Any]:
+    ) -> ResultRecord:
         return {
             "type": "result",
             "id": target.id,

@@ -25,7 +25,7 @@ from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
 from bulkflow.planner import Op, Pointer, plan, state_action
 from bulkflow.plantext import UNKNOWN, describe, short
-from bulkflow.records.resultlog import Status
+from bulkflow.records.resultlog import ErrorInfo, Status
 from bulkflow.runconfig import RunConfig
 
 log = structlog.get_logger("bulkflow.engine.pool")
@@ -53,7 +53,7 @@ class Outcome:
     action: str | None = None
     changes: list[str] = field(default_factory=list)
     patch_unconfirmed: bool = False
-    note: dict[str, Any] | None = None
+    note: ErrorInfo | None = None
 
 
 current: contextvars.ContextVar[Outcome | None] = contextvars.ContextVar("outcome", default=None)

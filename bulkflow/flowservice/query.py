@@ -1,5 +1,7 @@
 """Targets picked by query: the list endpoints' ``property=`` filters, followed across pages.
 
+The job file's filters are checked for shape when it is loaded (:mod:`bulkflow.job.jobfile`).
+
 ``targets: {query: {property: [...], limit: N}}`` selects every resource matching all the
 filters (repeated filters are ANDed; ``a,b`` after ``==`` means any of; dotted paths, ``[]``
 walks arrays), at most ``limit`` of them. The run records the ids it resolved in its log's
@@ -9,23 +11,10 @@ header, so a resume works on the same set even if the query would now answer dif
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from bulkflow.flowservice.client import MAX_PAGE, FlowClient
-
-FILTER = re.compile(r"^[A-Za-z_][\w.\[\]]*\s*(==|!=|>=|<=|>|<|~)\s*\S.*$")
-
-
-def check_filter(text: str) -> str:
-    """Accept ``path OP value`` (the service checks the field names)."""
-    if not FILTER.match(text):
-        raise ValueError(
-            f"{text!r} is not a property filter: write <path><operator><value>, e.g. "
-            "'inheritedAttributes.properties.isDestinationFlow==true'"
-        )
-    return text
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ target before the first request.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,6 @@ from pydantic import (
 )
 
 from bulkflow.errors import InputError
-from bulkflow.flowservice.query import check_filter
 from bulkflow.job.changes import Change
 from bulkflow.job.sourcemap import DocumentError, SourceMap, parse
 from bulkflow.job.targets import (
@@ -41,6 +41,19 @@ from bulkflow.secrets import SecretSource
 
 #: Beyond this, reading would take seconds; 100,000 inline ids take 4 MiB.
 MAX_JOB_FILE_BYTES = 16 * 2**20
+
+
+_FILTER = re.compile(r"^[A-Za-z_][\w.\[\]]*\s*(==|!=|>=|<=|>|<|~)\s*\S.*$")
+
+
+def check_filter(text: str) -> str:
+    """Accept ``path OP value`` (the service checks the field names)."""
+    if not _FILTER.match(text):
+        raise ValueError(
+            f"{text!r} is not a property filter: write <path><operator><value>, e.g. "
+            "'inheritedAttributes.properties.isDestinationFlow==true'"
+        )
+    return text
 
 
 class Options(BaseModel):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol, TypedDict
 
 import orjson
 
@@ -34,6 +34,34 @@ class Status(StrEnum):
 
 
 STATUSES: tuple[Status, ...] = tuple(Status)
+
+
+class ErrorInfo(TypedDict):
+    """Why a target failed (or was left stale): the log's ``error`` field."""
+
+    kind: str
+    status: int | None
+    message: str
+
+
+class ResultRecord(TypedDict):
+    """One finished target, as the result log holds it (contract §4)."""
+
+    type: Literal["result"]
+    id: str
+    resource: str
+    name: str | None
+    status: Status
+    attempts: int
+    conflicts: int
+    retries: int
+    etag_before: str | None
+    etag_after: str | None
+    ops: list[dict[str, Any]]
+    changes: list[str]
+    error: ErrorInfo | None
+    duration_ms: float
+    at: str
 
 
 def utc_now() -> str:
@@ -89,7 +117,7 @@ def write_private(path: Path, data: bytes) -> None:
 class ResultSink(Protocol):
     """Where finished targets go."""
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> None:
         """Persist one record now."""
 
 
@@ -132,7 +160,7 @@ class ResultLog:
         if self.written == 0 and os.fstat(self._fd).st_size == 0:
             self.path.unlink(missing_ok=True)
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> None:
         """Append one record as one line."""
         self._file.write(orjson.dumps(record) + b"\n")
         self.written += 1
@@ -159,9 +187,9 @@ class MemorySink:
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> None:
         """Keep one record."""
-        self.records.append(record)
+        self.records.append(dict(record))
 
 
 class LogScan:
