@@ -119,22 +119,40 @@ def print_summary(
 ) -> None:
     """Counts per status, elapsed time and rate, the failed targets, and what to run next."""
     console.print("[bold]Summary[/bold]")
-    table = Table(show_edge=False)
-    table.add_column("status")
-    table.add_column("targets", justify="right")
-    for status in STATUSES:
-        count = summary.counts.get(status, 0)
-        if count or status in ((Status.PLANNED if dry_run else Status.UPDATED), Status.FAILED):
-            style = "red" if status == Status.FAILED and count else None
-            table.add_row(status, str(count), style=style)
-    table.add_row("total", str(summary.total), style="bold")
-    console.print(table)
+    console.print(_counts_table(summary, dry_run))
     rate = summary.total / summary.elapsed_s if summary.elapsed_s else 0.0
     console.print(
         f"{summary.total} targets in {summary.elapsed_s:.2f}s ({rate:.1f}/s); "
         f"{summary.conflicts} conflicts re-planned, {summary.retries} requests retried."
     )
     console.print(summary_line(dict(summary.counts), dry_run), style="bold")
+    _print_how_it_went(summary, console)
+    if log_path is not None:
+        console.print(f"Result log: {log_path}")
+    if summary.failed:
+        _print_failures(summary, console)
+    for step in steps or ():
+        console.print(STEP_LABELS.get(step[1], "Next:"))
+        console.print("  " + shlex.join(step), markup=False, highlight=False)
+
+
+def _counts_table(summary: Summary, dry_run: bool) -> Table:
+    """Targets per status: those that occurred, and always the main outcome and failures."""
+    always = (Status.PLANNED if dry_run else Status.UPDATED, Status.FAILED)
+    table = Table(show_edge=False)
+    table.add_column("status")
+    table.add_column("targets", justify="right")
+    for status in STATUSES:
+        count = summary.counts.get(status, 0)
+        if count or status in always:
+            style = "red" if status == Status.FAILED and count else None
+            table.add_row(status, str(count), style=style)
+    table.add_row("total", str(summary.total), style="bold")
+    return table
+
+
+def _print_how_it_went(summary: Summary, console: Console) -> None:
+    """Throttling, a resume's skipped targets, and why a run stopped early."""
     if summary.throttled:
         console.print(
             f"Throttled {summary.throttled} times (429); concurrency went down to "
@@ -151,13 +169,6 @@ def print_summary(
             style="bold red",
             markup=False,
         )
-    if log_path is not None:
-        console.print(f"Result log: {log_path}")
-    if summary.failed:
-        _print_failures(summary, console)
-    for step in steps or ():
-        console.print(STEP_LABELS.get(step[1], "Next:"))
-        console.print("  " + shlex.join(step), markup=False, highlight=False)
 
 
 STEP_LABELS = {

@@ -19,6 +19,17 @@ from bulkflow.runner import RunPlan
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``run``, ``plan``, ``retry`` and ``validate``."""
+    _add_run(commands)
+    _add_plan(commands)
+    _add_retry(commands)
+    validate = commands.add_parser(
+        "validate", help="check a job file and its secrets; send nothing"
+    )
+    validate.add_argument("job", type=Path)
+    validate.set_defaults(handler=validate_command)
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser("run", help="run a job: fetch, plan and PATCH every target")
     run.add_argument("job", type=Path, help="the job file (YAML or JSON)")
     run_flags(run)
@@ -31,6 +42,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="skip targets the --log shows done; the run continues with the log's settings",
     )
     run.set_defaults(handler=run_command, show_plan=False, out=None, detailed_exitcode=False)
+
+
+def _add_plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plan = commands.add_parser("plan", help="show what a job would change (a dry run)")
     plan.add_argument("job", type=Path, help="the job file (YAML or JSON)")
     run_flags(plan)
@@ -41,6 +55,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="exit 0 no changes, 3 changes pending, 1 failed targets, 2 invalid input",
     )
     plan.set_defaults(handler=run_command, dry_run=True, show_plan=True, resume=False)
+
+
+def _add_retry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retry = commands.add_parser("retry", help="run again only the targets a log shows failed")
     retry.add_argument("failed_log", type=Path, metavar="LOG", help="the result log of a run")
     run_flags(retry)
@@ -51,17 +68,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="as the log's run did (a dry run's log is only ever retried as a dry run)",
     )
     retry.set_defaults(
-        handler=retry_command,
-        show_plan=False,
-        resume=False,
-        out=None,
-        detailed_exitcode=False,
+        handler=retry_command, show_plan=False, resume=False, out=None, detailed_exitcode=False
     )
-    validate = commands.add_parser(
-        "validate", help="check a job file and its secrets; send nothing"
-    )
-    validate.add_argument("job", type=Path)
-    validate.set_defaults(handler=validate_command)
 
 
 def validate_command(args: argparse.Namespace) -> int:
