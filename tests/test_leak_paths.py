@@ -20,9 +20,9 @@ from bulkflow.flowservice.client import FlowClient, _message
 from bulkflow.plantext import describe
 from bulkflow.secrets import REGISTRY
 from bulkflow.sim import Faults, Simulator
+from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import CLIENT_ID, DEST_FLOW, SimFactory, job_body, write_job
 from tests.engine_helpers import sim_settings
-from tests.test_cli import bulkflow, sim_env
 
 ECHOED = "echoed-secret-5d0c7a91b2e4f6"
 ROLLOUT = [{"add_segment": {"id": "2d79d0d8-724f-49fc-a09d-d1dec338c93c"}}]

@@ -15,8 +15,8 @@ from bulkflow.job.changes import Change
 from bulkflow.planner import plan
 from bulkflow.sim import Simulator
 from bulkflow.sim.generate import load_fixture
+from tests.cli.test_cli import bulkflow
 from tests.conftest import CLIENT_ID, CONNECTION, SimFactory, write_job
-from tests.test_cli import bulkflow
 
 CHANGES = TypeAdapter(list[Change])
 OLD_PASSWORD = "current-password-4e1d90"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bulkflow.sim import Faults, Simulator
+from tests.cli.test_cli import bulkflow
 from tests.conftest import CLIENT_ID, CONNECTION, SimFactory, write_job
-from tests.test_cli import bulkflow
 
 CLIENT_SECRET = "planted-client-secret-9f3a61"
 ACCESS_TOKEN = "planted-access-token-77c1e0"

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from bulkflow.sim import Faults, Simulator
+from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import DEST_FLOW, SimFactory, job_body, write_job
 from tests.engine_helpers import segment_ids
-from tests.test_cli import bulkflow, sim_env
 
 WINTER = "2d79d0d8-724f-49fc-a09d-d1dec338c93c"
 RETIRED = "9f7d37fd-7039-4454-94ef-2b0cd6c3206a"

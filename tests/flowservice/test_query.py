@@ -15,9 +15,9 @@ from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import prepare
 from bulkflow.sim import Faults, Simulator
 from bulkflow.sim.generate import DESTINATION_SPECS
+from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import DEST_FLOW, SimFactory, job_body, write_job
 from tests.engine_helpers import run_job, sim_settings
-from tests.test_cli import bulkflow, sim_env
 
 S3_SPEC = DESTINATION_SPECS[1][0]
 BY_SPEC = [

@@ -18,8 +18,8 @@ from bulkflow.errors import InputError
 from bulkflow.job import sourcemap
 from bulkflow.job.jobfile import MAX_JOB_FILE_BYTES, load_job
 from bulkflow.sim import Simulator
+from tests.cli.test_cli import ROOT, sim_env
 from tests.conftest import DEST_FLOW
-from tests.test_cli import ROOT, sim_env
 
 HANG_S = 10.0  # twice the bound the issue sets: a guard against hangs, not a benchmark
 HEAD = "version: 1\nname: hostile\nresource: flows\n"

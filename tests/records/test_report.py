@@ -11,10 +11,10 @@ import pytest
 from bulkflow.records import report
 from bulkflow.records.resultlog import STATUSES
 from bulkflow.sim import Simulator
+from tests.cli.test_cli import bulkflow
 from tests.conftest import DEST_FLOW, SOURCE_FLOW, job_body
 from tests.engine_helpers import run_job
-from tests.test_cli import bulkflow
-from tests.test_report_escaping import (
+from tests.records.test_report_escaping import (
     HTML_ELEMENTS,
     MD_ELEMENTS,
     Page,

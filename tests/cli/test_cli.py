@@ -12,7 +12,7 @@ from typing import Any
 from bulkflow.sim import Simulator
 from tests.conftest import CLIENT_ID, DEST_FLOW, SOURCE_FLOW, job_body, write_job
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROLLOUT = [{"add_segment": {"id": "2d79d0d8-724f-49fc-a09d-d1dec338c93c"}}]
 
 

@@ -9,8 +9,8 @@ import pytest
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
 from bulkflow.sim import Faults, Simulator
 from tests.conftest import SimFactory, job_body
+from tests.engine.test_engine import _assert_retry_after_honoured
 from tests.engine_helpers import run_job
-from tests.test_engine import _assert_retry_after_honoured
 
 # Rates and wake-ups measured on the wall clock: run alone, not beside other workers.
 pytestmark = pytest.mark.timing

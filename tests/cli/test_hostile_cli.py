@@ -9,9 +9,9 @@ import pytest
 
 from bulkflow.records.resultlog import read_log
 from bulkflow.sim import Faults, Simulator
+from tests.cli.test_cli import ROLLOUT, bulkflow, sim_env
 from tests.conftest import DEST_FLOW, SOURCE_FLOW, SimFactory, job_body, write_job
 from tests.hostile import closed_port
-from tests.test_cli import ROLLOUT, bulkflow, sim_env
 
 RENAME = [{"set": {"path": "/name", "value": "renamed"}}]
 

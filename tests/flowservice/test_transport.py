@@ -9,7 +9,7 @@ import pytest
 from bulkflow.errors import InputError
 from bulkflow.flowservice.settings import Settings, check_transport
 
-PACKAGE = Path(__file__).resolve().parent.parent / "bulkflow"
+PACKAGE = Path(__file__).resolve().parents[2] / "bulkflow"
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "127.0.0.9"])

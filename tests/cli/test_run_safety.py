@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bulkflow.sim import Faults, Simulator
+from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import DEST_FLOW, SOURCE_FLOW, SimFactory, job_body, write_job
-from tests.test_cli import bulkflow, sim_env
 
 RENAME = [{"set": {"path": "/name", "value": "renamed"}}]
 
