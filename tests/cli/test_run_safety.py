@@ -23,6 +23,16 @@ def records(log: Path, kind: str = "result") -> list[dict[str, Any]]:
     return [r for r in lines if r.get("type") == kind]
 
 
+def nowhere_env(port: int) -> dict[str, str]:
+    """Environment pointing bulkflow at a loopback port nothing listens on, with a token."""
+    return {
+        "AEP_BASE_URL": f"http://127.0.0.1:{port}/data/foundation/flowservice",
+        "AEP_ACCESS_TOKEN": "a-token-for-nowhere",
+        "AEP_CLIENT_ID": "c",
+        "AEP_ORG_ID": "o",
+    }
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on."""
     with socket.socket() as sock:
@@ -223,13 +233,7 @@ async def test_unreachable_service_stops_the_run_fast(sim: Simulator, tmp_path: 
     job = write_job(tmp_path, job_body(ids, RENAME))
     log = tmp_path / "run.jsonl"
     port = closed_port()
-    env = {
-        "AEP_BASE_URL": f"http://127.0.0.1:{port}/data/foundation/flowservice",
-        "AEP_ACCESS_TOKEN": "a-token-for-nowhere",
-        "AEP_CLIENT_ID": "c",
-        "AEP_ORG_ID": "o",
-    }
-    status, out, err = await bulkflow("run", str(job), "--log", str(log), env=env)
+    status, out, err = await bulkflow("run", str(job), "--log", str(log), env=nowhere_env(port))
     assert status == 1, err
     assert f"127.0.0.1:{port}" in out + err
     assert "refused" in (out + err).lower()
@@ -306,12 +310,7 @@ async def test_report_says_what_an_unreachable_service_left_undone(tmp_path: Pat
     ids = [f"far-{n:03d}" for n in range(60)]
     job = write_job(tmp_path, job_body(ids, RENAME))
     log = tmp_path / "run.jsonl"
-    env = {
-        "AEP_BASE_URL": f"http://127.0.0.1:{closed_port()}/data/foundation/flowservice",
-        "AEP_ACCESS_TOKEN": "a-token-for-nowhere",
-        "AEP_CLIENT_ID": "c",
-        "AEP_ORG_ID": "o",
-    }
+    env = nowhere_env(closed_port())
     status, _, _ = await bulkflow("run", str(job), "--log", str(log), env=env)
     assert status == 1
     attempted = len(records(log))
