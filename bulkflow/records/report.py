@@ -5,35 +5,34 @@ its latest record. Records are already masked, and nothing else is read, so a re
 no secret the log does not.
 
 Everything in a log is data (names and messages come from the service, ids from the job, and a
-log can be edited), so each value is escaped for where it lands: Markdown text renders as
-exactly its characters, never as markup or a link; HTML goes through :func:`html.escape`. A
-result record the report cannot read is refused as invalid input, naming its line.
+log can be edited), so each value is escaped for where it lands. Both documents are Jinja2
+templates (``templates/``), and their environments escape every ``{{ }}`` value: in Markdown by
+:func:`_md` (text renders as exactly its characters, never as markup or a link), in HTML by
+autoescaping. A result record the report cannot read is refused as invalid input, naming its
+line. Jinja2 is imported when a report is rendered, not when the CLI starts.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 import math
 import re
 import string
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bulkflow.errors import InputError
+from bulkflow.records.charts import COLOURS, latency_histogram, status_chart
 from bulkflow.records.resultlog import STATUSES, LogScan, Status
 
+if TYPE_CHECKING:
+    import jinja2
+
 PERCENTILES = (50, 90, 99)
-COLOURS = {
-    "updated": "#2e7d32",
-    "unchanged": "#78909c",
-    "planned": "#1565c0",
-    "stale": "#ef6c00",
-    "failed": "#c62828",
-}
 # CommonMark lets a backslash escape any ASCII punctuation, which then reads as itself. Escaping
 # it leaves data no way to start markup, a link, an entity, a table cell, or an autolink (GFM's
 # www. and scheme:// need an unescaped "." or ":", e-mail an "@", linkify's //host a "/").
@@ -177,40 +176,6 @@ def _unfinished(data: ReportData) -> list[tuple[str, str]]:
     return facts
 
 
-def markdown(data: ReportData) -> str:
-    """The report as Markdown; every value from the log reads as text (see :func:`_md`)."""
-    lines = [f"# {_md(_title(data))}", ""]
-    lines += [f"- **{k}**: {_md(v)}" for k, v in _facts(data)]
-    lines += ["", "## Status", "", "| status | targets |", "| --- | ---: |"]
-    lines += [f"| {s} | {data.counts.get(s, 0)} |" for s in STATUSES if data.counts.get(s)]
-    lines += ["", "## Failed and stale targets", "", *_problem_table(data)]
-    lines += ["", "## Latency (per target, milliseconds)", ""]
-    pct = data.percentiles()
-    if pct:
-        lines += [
-            "| " + " | ".join(pct) + " |",
-            "|" + " ---: |" * len(pct),
-            "| " + " | ".join(f"{v:.1f}" for v in pct.values()) + " |",
-        ]
-    lines += ["", "## Changes per target", ""]
-    for r in data.changed():
-        lines.append(f"### {_md(r['id'])} {_md(repr_name(r))} ({_md(r['status'])})")
-        lines += ["", *_code_block("diff", r["changes"]), ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _problem_table(data: ReportData) -> list[str]:
-    problems = data.problems()
-    if not problems:
-        return ["None."]
-    lines = ["| id | name | status | kind | reason |", "| --- | --- | --- | --- | --- |"]
-    for r in problems:
-        error = r.get("error") or {}
-        cells = (r["id"], r.get("name") or "", r["status"], error.get("kind"), error.get("message"))
-        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
-    return lines
-
-
 def repr_name(record: dict[str, Any]) -> str:
     """A target's name in quotes, or nothing."""
     return f'"{record["name"]}"' if record.get("name") else ""
@@ -229,111 +194,100 @@ def _code_block(info: str, lines: list[str]) -> list[str]:
     return [fence + info, *lines, fence]
 
 
+class _MarkdownText(str):
+    """Text already written as Markdown (a fenced block): the Markdown template prints it as is."""
+
+    __slots__ = ()
+
+
+def _md_finalize(value: object) -> object:
+    """Every ``{{ }}`` value of a Markdown template: escaped, unless it cannot be markup."""
+    # A number prints as digits, "-", "." and "e" only: no markup anywhere in a line.
+    if isinstance(value, _MarkdownText | int | float):
+        return value
+    return _md(value)
+
+
+def _fenced(lines: list[str], info: str) -> _MarkdownText:
+    """The ``code_block`` filter: lines as one fenced block (see :func:`_code_block`)."""
+    return _MarkdownText("\n".join(_code_block(info, lines)))
+
+
+@functools.cache
+def markdown_environment() -> jinja2.Environment:
+    """Jinja2 for the Markdown report: no autoescape; every value goes through :func:`_md`."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bulkflow.records", "templates"),
+        autoescape=False,
+        finalize=_md_finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["code_block"] = _fenced
+    return env
+
+
+@functools.cache
+def html_environment() -> jinja2.Environment:
+    """Jinja2 for the HTML report: every value autoescaped, a missing name an error."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bulkflow.records", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _view(data: ReportData) -> dict[str, Any]:
+    """What both templates show, as values from the log; each template escapes them its way."""
+    counts = data.counts
+    changed = [
+        {"id": r["id"], "quoted_name": repr_name(r), "status": r["status"], "changes": r["changes"]}
+        for r in data.changed()
+    ]
+    return {
+        "title": _title(data),
+        "facts": _facts(data),
+        "statuses": [(s, counts[s]) for s in STATUSES if counts.get(s)],
+        "problems": [_problem(r) for r in data.problems()],
+        "latency": data.percentiles(),
+        "changed": changed,
+    }
+
+
+def _problem(record: dict[str, Any]) -> dict[str, Any]:
+    """A row of the failed and stale table: whatever the record holds, shown as text."""
+    error = record.get("error") or {}
+    return {
+        "id": record["id"],
+        "name": record.get("name") or "",
+        "status": record["status"],
+        "kind": error.get("kind"),
+        "message": error.get("message"),
+    }
+
+
+def markdown(data: ReportData) -> str:
+    """The report as Markdown; every value from the log reads as text (see :func:`_md`)."""
+    page = markdown_environment().get_template("report.md.j2").render(_view(data))
+    return page.rstrip() + "\n"
+
+
 def html_report(data: ReportData) -> str:
     """The report as one self-contained HTML page with inline SVG charts."""
-    e = html.escape
-    facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _facts(data))
-    statuses = "".join(
-        f"<tr><td><span class='dot' style='background:{COLOURS[s]}'></span>{s}</td><td class='num'>{data.counts.get(s, 0)}</td></tr>"
-        for s in STATUSES if data.counts.get(s)
-    )  # fmt: skip
-    problems = "".join(
-        f"<tr><td><code>{e(r['id'])}</code></td><td>{e(r.get('name') or '')}</td><td>{e(r['status'])}</td>"
-        f"<td>{e(str((r.get('error') or {}).get('kind')))}</td><td>{e(str((r.get('error') or {}).get('message')))}</td></tr>"
-        for r in data.problems()
-    )
-    pct = data.percentiles()
-    latency = (
-        "".join(f"<th>{k}</th>" for k in pct)
-        + "</tr><tr>"
-        + "".join(f"<td class='num'>{v:.1f}</td>" for v in pct.values())
-    )
-    changes = "".join(
-        f"<section class='target'><h3><code>{e(r['id'])}</code> {e(repr_name(r))} <small>{e(r['status'])}</small></h3>"
-        f"<pre>{e(chr(10).join(r['changes']))}</pre></section>"
-        for r in data.changed()
-    )
-    return _PAGE.format(
-        title=e(_title(data)),
-        facts=facts,
-        statuses=statuses,
-        status_chart=status_chart(data.counts),
-        latency_chart=latency_histogram(data.durations_ms),
-        problems=problems or "<tr><td colspan='5'>None.</td></tr>",
-        latency=latency,
-        changes=changes or "<p>No changes.</p>",
-    )
+    from markupsafe import Markup
 
-
-def status_chart(counts: Counter[str], width: int = 420) -> str:
-    """Horizontal bars, one per status, as inline SVG."""
-    rows = [(s, counts.get(s, 0)) for s in STATUSES if counts.get(s)]
-    top = max((n for _, n in rows), default=1)
-    bar_h, label_w = 24, 90
-    parts = [
-        f"<svg role='img' aria-label='targets per status' width='{width}' height='{len(rows) * (bar_h + 8) + 8}' xmlns='http://www.w3.org/2000/svg'>"
-    ]
-    for i, (status, n) in enumerate(rows):
-        y = 8 + i * (bar_h + 8)
-        w = max(2, (width - label_w - 60) * n / top)
-        parts.append(f"<text x='0' y='{y + 17}' font-size='13'>{status}</text>")
-        parts.append(
-            f"<rect x='{label_w}' y='{y}' width='{w:.1f}' height='{bar_h}' fill='{COLOURS[status]}'/>"
-        )
-        parts.append(f"<text x='{label_w + w + 6:.1f}' y='{y + 17}' font-size='13'>{n}</text>")
-    return "".join(parts) + "</svg>"
-
-
-def latency_histogram(
-    durations_ms: list[float], bins: int = 20, width: int = 420, height: int = 160
-) -> str:
-    """A histogram of per-target durations as inline SVG."""
-    if not durations_ms:
-        return "<p>No timings.</p>"
-    low, high = min(durations_ms), max(durations_ms)
-    span = (high - low) or 1.0
-    counts = [0] * bins
-    for value in durations_ms:
-        counts[min(bins - 1, int((value - low) / span * bins))] += 1
-    top = max(counts)
-    bar_w = (width - 40) / bins
-    parts = [
-        f"<svg role='img' aria-label='latency histogram' width='{width}' height='{height + 30}' xmlns='http://www.w3.org/2000/svg'>"
-    ]
-    for i, n in enumerate(counts):
-        h = (height - 10) * n / top
-        parts.append(
-            f"<rect x='{30 + i * bar_w:.1f}' y='{height - h:.1f}' width='{bar_w - 2:.1f}' height='{h:.1f}' fill='#1565c0'><title>{n}</title></rect>"
-        )
-    parts.append(f"<line x1='30' y1='{height}' x2='{width - 10}' y2='{height}' stroke='#333'/>")
-    parts.append(f"<text x='30' y='{height + 18}' font-size='12'>{low:.0f} ms</text>")
-    parts.append(
-        f"<text x='{width - 10}' y='{height + 18}' font-size='12' text-anchor='end'>{high:.0f} ms</text>"
-    )
-    parts.append(f"<text x='0' y='14' font-size='12'>{top}</text>")
-    return "".join(parts) + "</svg>"
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body{{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1b1b1b;max-width:1000px;margin:24px auto;padding:0 16px}}
-h1{{font-size:22px}} h2{{font-size:17px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}}
-table{{border-collapse:collapse;margin:8px 0}} th,td{{text-align:left;padding:4px 10px;border-bottom:1px solid #eee;vertical-align:top}}
-td.num{{text-align:right;font-variant-numeric:tabular-nums}} .dot{{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}}
-.charts{{display:flex;gap:32px;flex-wrap:wrap}} pre{{background:#f6f8fa;padding:8px 10px;border-radius:4px;white-space:pre-wrap;margin:4px 0 12px}}
-h3{{font-size:14px;margin:14px 0 2px}} small{{color:#666;font-weight:normal}} code{{font-size:12.5px}}
-@media print{{body{{margin:0;max-width:none}} .target{{break-inside:avoid}} a{{color:inherit}}}}
-</style></head><body>
-<h1>{title}</h1>
-<table>{facts}</table>
-<h2>Status</h2>
-<div class="charts"><div><table>{statuses}</table></div><div>{status_chart}</div></div>
-<h2>Latency per target</h2>
-<div class="charts"><div><table><tr>{latency}</tr></table></div><div>{latency_chart}</div></div>
-<h2>Failed and stale targets</h2>
-<table><tr><th>id</th><th>name</th><th>status</th><th>kind</th><th>reason</th></tr>{problems}</table>
-<h2>Changes per target</h2>
-{changes}
-</body></html>
-"""
+    # The charts are drawn from counts, timings and Status names only: nothing to escape.
+    charts = {
+        "status_chart": Markup(status_chart(data.counts)),
+        "latency_chart": Markup(latency_histogram(data.durations_ms)),
+    }
+    template = html_environment().get_template("report.html.j2")
+    return template.render(_view(data), colours=COLOURS, **charts)
