@@ -13,7 +13,7 @@ import pytest
 
 from bulkflow.records import charts, report
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ("report.md.j2", "report.html.j2")
 
 
