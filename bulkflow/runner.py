@@ -166,7 +166,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
             "torn_lines_closed": ctx.sink.close_torn_line(),
         }
         if resolved is not None:
-            started["resolved_targets"] = resolved
+            started["resolved_targets"] = [REGISTRY.text(target_id) for target_id in resolved]
         ctx.sink.write(started)
         shown = {k: v for k, v in started.items() if k not in ("type", "resolved_targets")}
         log.info("run.started", **shown)

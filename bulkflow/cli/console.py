@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from bulkflow.engine.pool import Summary
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
@@ -187,7 +188,10 @@ def _print_failures(summary: Summary, console: Console) -> None:
     failures.add_column("reason", overflow="fold")
     for item in summary.failed[:SHOWN_FAILURES]:
         error = item["error"] or {}
-        failures.add_row(item["id"], str(error.get("kind")), str(error.get("message")))
+        # Text, not markup: a server's message may hold "[/oops]" or "[link=…]".
+        failures.add_row(
+            Text(item["id"]), Text(str(error.get("kind"))), Text(str(error.get("message")))
+        )
     console.print(failures)
     if total > SHOWN_FAILURES:
         console.print(f"... and {total - SHOWN_FAILURES} more in the result log.")

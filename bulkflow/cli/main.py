@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bulkflow.secrets import REGISTRY
 
     args = build_parser().parse_args(argv)
+    _register_environment_secrets()
     try:
         status: int = args.handler(args)
     except KeyboardInterrupt:
@@ -74,6 +75,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = " (set BULKFLOW_TRACEBACK=1 for the traceback)"
         return _error(f"internal error: {type(exc).__name__}: {exc}{hint}", EXIT_INTERNAL)
     return status
+
+
+def _register_environment_secrets() -> None:
+    """Mask the credentials the environment holds from the first line any command prints.
+
+    ``validate`` never builds settings, yet a message of its may quote a file (a ``.env``
+    named as a targets file, say) that holds one.
+    """
+    from bulkflow.secrets import REGISTRY
+
+    for name in ("AEP_CLIENT_SECRET", "AEP_ACCESS_TOKEN"):
+        value = os.environ.get(name)
+        if value:
+            REGISTRY.add(value)
 
 
 def _error(message: str, status: int) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bulkflow.cli.exits import EXIT_OK
 from bulkflow.records import report
-from bulkflow.records.resultlog import check_writable, write_private
+from bulkflow.records.resultlog import check_apart, check_writable, write_private
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +23,7 @@ def report_command(args: argparse.Namespace) -> int:
     """Write a Markdown or HTML report of a result log."""
     if args.output is not None:
         check_writable(args.output, "report")
+        check_apart(args.output, "report", args.log)
     data = report.load(args.log)
     text = report.markdown(data) if args.format == "md" else report.html_report(data)
     if args.output is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from bulkflow import diagnostics
 from bulkflow.cli.exits import EXIT_OK
@@ -12,7 +13,13 @@ from bulkflow.cli.session import run_and_report
 from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import prepare
-from bulkflow.records.resultlog import check_owner, check_writable, default_log_path, read_log_state
+from bulkflow.records.resultlog import (
+    check_apart,
+    check_owner,
+    check_writable,
+    default_log_path,
+    read_log_state,
+)
 from bulkflow.runconfig import recorded
 from bulkflow.runner import RunPlan
 
@@ -92,6 +99,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise InputError("--resume needs --log PATH: the log of the run to resume")
     if args.out is not None:
         check_writable(args.out, "plan")
+        check_apart(args.out, "plan", args.job, args.log)
     earlier = read_log_state(args.log) if args.log is not None else None
     header = earlier.last_header if args.resume and earlier else None
     config = config_for(args, job, recorded(header))
@@ -111,7 +119,7 @@ def retry_command(args: argparse.Namespace) -> int:
     state = read_log_state(args.failed_log)
     if state is None or state.last_header is None:
         raise InputError(f"no bulkflow result log (with a run header) at {args.failed_log}")
-    job_file = Path(state.last_header.get("job_file_abs") or state.last_header["job_file"])
+    job_file = _job_file(state.last_header, args.failed_log)
     if not job_file.is_file():
         raise InputError(f"the job file {job_file} that wrote {args.failed_log} no longer exists")
     job = prepare(load_job(job_file))
@@ -123,10 +131,20 @@ def retry_command(args: argparse.Namespace) -> int:
     log_path = args.log or args.failed_log
     earlier = state if log_path == args.failed_log else read_log_state(log_path)
     sim = args.sim or bool(state.last_header.get("sim"))  # a retry goes where the run went
-    check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, args.force, sim)
+    for log in (state, earlier):  # the retried log's kind counts, and the one written to
+        check_owner(log, job.job.name, job.loaded.digest, config.dry_run, args.force, sim)
     failed = state.failed()
     if not failed:
         print(f"{args.failed_log}: no failed targets to retry")
         return EXIT_OK
     plan = RunPlan(config, log_path, False, sim, frozenset(failed), args.force, earlier)
     return run_and_report(args, job, plan)
+
+
+def _job_file(header: dict[str, Any], log: Path) -> Path:
+    """The job file a log's run header names (an edited header is input, not a crash)."""
+    for key in ("job_file_abs", "job_file"):
+        value = header.get(key)
+        if isinstance(value, str) and value:
+            return Path(value)
+    raise InputError("the run header names no job_file: is it a bulkflow result log?", log)

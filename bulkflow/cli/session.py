@@ -33,7 +33,10 @@ def run_and_report(
     control = control or RunControl(Pacer(plan.config.concurrency, plan.config.rate_per_s))
     if args.out is not None:
         control.recorder = PlanRecorder()
-    summary = asyncio.run(_go(job, plan, out, err, args.show_plan, control))
+    try:
+        summary = asyncio.run(_go(job, plan, out, err, args.show_plan, control))
+    except asyncio.CancelledError:  # stopped before any target started: nothing to record
+        raise KeyboardInterrupt from None
     print_summary(summary, out, plan.log_path, next_steps(summary, job, plan), plan.config.dry_run)
     if plan.sim:
         out.print("This ran against the embedded simulator (--sim): nothing was sent to Adobe.")
@@ -83,9 +86,14 @@ async def _go(
 def _stop_on_signals(control: RunControl, err: Console) -> Iterator[None]:
     """First SIGINT/SIGTERM: finish in-flight targets and stop; a second SIGINT: stop now."""
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
 
     def on_signal() -> None:
         control.request_stop()
+        if control.engine is None and task is not None:
+            # Still resolving a query or checking a plan: no target has started, stop now.
+            task.cancel()
+            return
         if control.stop_requests == 1:
             err.print(
                 "Stopping: no new targets; in-flight ones finish and are recorded (Ctrl-C again to stop now)."

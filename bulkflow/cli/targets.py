@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bulkflow import diagnostics
 from bulkflow.cli.exits import EXIT_OK
@@ -22,6 +23,7 @@ from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import PreparedJob, prepare
 from bulkflow.runconfig import RunConfig
 from bulkflow.runner import guard, open_client
+from bulkflow.secrets import REGISTRY
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +48,9 @@ def targets_command(args: argparse.Namespace) -> int:
     for column in ("id", "name", "state"):
         table.add_column(column)
     for item in selected:
-        table.add_row(item.id, item.name or "", item.state or "")
+        # Text, not markup, and masked: names and states are the service's words.
+        cells = (item.id, item.name or "", item.state or "")
+        table.add_row(*(Text(REGISTRY.text(cell)) for cell in cells))
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     console.print(table)
     where = "selected by the query" if job.query is not None else "listed"

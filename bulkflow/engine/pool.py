@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -239,20 +239,27 @@ class Engine:
         error: ErrorInfo | None,
         duration_ms: float,
     ) -> ResultRecord:
+        # Everything the service served (a name, an etag, an id a query found) is masked too:
+        # a hostile or careless server may echo a credential back in any field.
+        mask = self.job.redactor.text
         return {
             "type": "result",
-            "id": target.id,
+            "id": mask(target.id),
             "resource": self.kind,
-            "name": outcome.name,
+            "name": _masked(mask, outcome.name),
             "status": status,
             "attempts": outcome.attempts,
             "conflicts": outcome.conflicts,
             "retries": outcome.retries,
-            "etag_before": outcome.etag_before,
-            "etag_after": outcome.etag_after,
+            "etag_before": _masked(mask, outcome.etag_before),
+            "etag_after": _masked(mask, outcome.etag_after),
             "ops": self.job.redactor.ops(outcome.ops),
-            "changes": [self.job.redactor.text(line) for line in outcome.changes],
+            "changes": [mask(line) for line in outcome.changes],
             "error": error,
             "duration_ms": round(duration_ms, 1),
             "at": utc_now(),
         }
+
+
+def _masked(mask: Callable[[str], str], value: str | None) -> str | None:
+    return None if value is None else mask(value)

@@ -7,6 +7,7 @@ target before the first request.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,11 +199,40 @@ def load_job(path: Path | str) -> LoadedJob:
         raise InputError(
             "a job file is a mapping (version, name, resource, targets, changes)", path, 1
         )
+    unsendable = list(_unsendable(raw, ()))
+    if unsendable:
+        problems = [(lines.line(where), f"{_dotted(where)}: {why}") for where, why in unsendable]
+        raise InputError("invalid job", path, problems=problems[:20])
     try:
         job = Job.model_validate(raw)
     except ValidationError as exc:
         raise InputError("invalid job", path, problems=problems_of(exc, lines)) from None
     return LoadedJob(job, path, raw, lines, _digest(data, _targets_path(job, path.parent)))
+
+
+INT64 = (-(2**63), 2**64 - 1)  # what a JSON body can carry (orjson's range)
+
+
+def _unsendable(value: Any, where: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Values no JSON body can carry: bytes (``!!binary``), huge integers, NaN and infinities."""
+    stack = [(value, where)]
+    while stack:  # iterative: nesting is bounded by the loader, but no recursion is needed
+        item, at = stack.pop()
+        if isinstance(item, dict):
+            stack += [(v, (*at, k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            stack += [(v, (*at, i)) for i, v in enumerate(item)]
+        elif isinstance(item, bytes | bytearray):
+            yield at, "binary data (!!binary) cannot be sent in a JSON body"
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not INT64[0] <= item <= INT64[1]:
+                yield at, "integer out of the 64-bit range a JSON body can carry"
+        elif isinstance(item, float) and not math.isfinite(item):
+            yield at, f"the number {item} cannot be sent in a JSON body"
+
+
+def _dotted(where: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in where)
 
 
 def _read_job_file(path: Path) -> bytes:

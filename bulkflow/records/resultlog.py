@@ -91,8 +91,18 @@ def default_log_path(job_name: str, root: Path | None = None) -> Path:
     raise InputError(f"no free log name for {job_name} in {folder}", folder)
 
 
+def check_apart(path: Path, what: str, *others: Path | None) -> None:
+    """Refuse an output path that is one of the run's own files (the job file, the log)."""
+    for other in others:
+        if other is not None and path.resolve() == other.resolve():
+            raise InputError(f"the {what} would overwrite {other}; give it a path of its own", path)
+
+
 def check_writable(path: Path, what: str) -> None:
-    """Refuse, as input, a path a file cannot be written at (a folder, under a file, a device)."""
+    """Refuse, as input, a path a file cannot be written at (a folder, under a file, a device),
+    or should not be (a symbolic link: writing through it would change the file it points at)."""
+    if path.is_symlink():
+        raise InputError(f"cannot write the {what}: {path} is a symbolic link", path)
     if path.is_dir():
         raise InputError(f"cannot write the {what}: {path} is a folder", path)
     if path.exists() and not path.is_file():

@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bulkflow.errors import InputError, StalePlanError
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.records.resultlog import utc_now, write_private
+from bulkflow.secrets import REGISTRY
 
 if TYPE_CHECKING:
     from bulkflow.flowservice.client import FlowClient
@@ -42,8 +44,19 @@ class PlanRecorder:
         changes: list[str],
         action: str | None = None,
     ) -> None:
-        """Keep one target's plan (``action``: a flow state change to make after the ops)."""
-        entry = {"id": target_id, "name": name, "etag": etag, "ops": ops, "changes": changes}
+        """Keep one target's plan (``action``: a flow state change to make after the ops).
+
+        Secrets stand in the ops as references; anything else that holds a secret value (a name
+        or an etag a server echoed one into) is masked, so the plan file holds none.
+        """
+        mask = REGISTRY.text
+        entry = {
+            "id": mask(target_id),
+            "name": None if name is None else mask(name),
+            "etag": mask(etag),
+            "ops": REGISTRY.data(ops),
+            "changes": [mask(line) for line in changes],
+        }
         self.entries.append(entry | ({"action": action} if action else {}))
 
 
@@ -73,8 +86,35 @@ def write_plan(
     write_private(path, orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
 
 
+class _Entry(BaseModel):
+    """One planned target, as ``apply`` needs it."""
+
+    model_config = ConfigDict(strict=True)
+
+    id: str = Field(min_length=1)
+    name: str | None = None
+    etag: str = Field(min_length=1)
+    ops: list[dict[str, Any]]
+    changes: list[str] = []
+    action: Literal["enable", "disable"] | None = None
+
+
+class _PlanFile(BaseModel):
+    """The fields of a plan file that ``apply`` relies on."""
+
+    model_config = ConfigDict(strict=True)
+
+    job: str
+    job_file: str = Field(min_length=1)
+    job_digest: str
+    resource: str
+    targets: list[_Entry]
+
+
 def read_plan(path: Path) -> dict[str, Any]:
-    """Read a plan file and check it is as written."""
+    """Read a plan file and check it is as written, and whole."""
+    if path.exists() and not path.is_file():
+        raise InputError("not a regular file (a plan is a JSON file)", path)
     try:
         body = orjson.loads(path.read_bytes())
     except OSError as exc:
@@ -89,6 +129,12 @@ def read_plan(path: Path) -> dict[str, Any]:
             "make a new plan with `bulkflow plan JOB --out PLAN` and review it again",
             path,
         )
+    try:
+        _PlanFile.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise InputError(f"not a usable plan file: {where}: {error['msg']}", path) from None
     return body
 
 
