@@ -61,6 +61,8 @@ class SecretSource(BaseModel):
             value = os.environ.get(self.env)
             if value is None:
                 raise ValueError(f"environment variable {self.env} is not set")
+            if not _encodes(value):  # bytes that are not UTF-8 reach Python as surrogates
+                raise ValueError(f"environment variable {self.env} is not UTF-8 text")
         else:
             assert self.file is not None
             value = _read_secret_file(
@@ -72,6 +74,14 @@ class SecretSource(BaseModel):
 
 
 MAX_SECRET_BYTES = 64 * 1024
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_secret_file(path: Path) -> str:

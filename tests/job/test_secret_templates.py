@@ -3,6 +3,7 @@ slice, test or print it, and no template error shows a secret, even changed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -94,8 +95,7 @@ async def test_secret_not_utf8_in_environment_is_refused(tmp_path: Path) -> None
     job = secret_job(tmp_path, "{{ secrets.pw }}")
     env = {k: v for k, v in os.environb.items() if not k.startswith(b"AEP_")}
     env[b"PW"] = b"Pw-not-utf8-\xff\xfe-secret"
-    proc = await _run_bytes_env(job, env)
-    status, err = proc
+    status, err = await _run_bytes_env(job, env)
     assert status == 2, err
     assert "environment variable PW" in err
     assert "UTF-8" in err
@@ -104,8 +104,6 @@ async def test_secret_not_utf8_in_environment_is_refused(tmp_path: Path) -> None
 
 async def _run_bytes_env(job: Path, env: dict[bytes, bytes]) -> tuple[int, str]:
     """``bulkflow validate JOB`` with an environment of raw bytes; its status and stderr."""
-    import asyncio
-
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bulkflow", "validate", str(job),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
