@@ -272,11 +272,14 @@ def _forms(value: str) -> dict[str, list[str]]:
 
 
 def _json_forms(value: str) -> list[str]:
-    """``value`` in a JSON string as orjson, Python, Go, Jinja, PHP and .NET write it."""
+    """``value`` in a JSON string as orjson, Python, Go, Jinja, PHP and .NET write it, and
+    twice escaped: a JSON body quoted in a JSON error message, as services echo a request."""
     forms = []
     for extra, ascii_only, upper in product(_EXTRA_JSON_ESCAPES, (False, True), (False, True)):
         form = _json_escaped(value, extra, ascii_only, upper)
         forms += [form, form.replace("/", "\\/")]  # PHP writes ``/`` as ``\/``
+    for inner, outer in product((False, True), (False, True)):
+        forms.append(_json_escaped(_json_escaped(value, ascii_only=inner), ascii_only=outer))
     return forms
 
 

@@ -68,12 +68,17 @@ def php_json_unicode(secret: str) -> str:
     return orjson.dumps(secret).decode()[1:-1].replace("/", "\\/")
 
 
+def json_in_json(secret: str) -> str:
+    """A JSON body quoted in another JSON string, as an error envelope echoes a request."""
+    return orjson.dumps(json.dumps(secret)[1:-1]).decode()[1:-1]
+
+
 def then(encoder: Encoder, after: Encoder) -> Encoder:
     """``encoder`` followed by ``after``."""
     return lambda secret: after(encoder(secret))
 
 
-JSON_ENCODERS: list[Encoder] = [jinja_tojson, go_json, php_json, php_json_unicode]
+JSON_ENCODERS: list[Encoder] = [jinja_tojson, go_json, php_json, php_json_unicode, json_in_json]
 JSON_ENCODERS += [then(encoder, upper_hex) for encoder in JSON_ENCODERS]
 URL_ENCODERS: list[Encoder] = [
     partial(quote, safe=""),
@@ -108,7 +113,7 @@ def masks_in_text(
 def test_secret_in_html_safe_or_php_json_is_masked(
     secret: str, encoder: Encoder, before: str, after: str
 ) -> None:
-    """Jinja's and Go's ``\\u003c`` forms, PHP's ``\\/``, lower- or upper-case hex: all masked."""
+    """Jinja's and Go's ``\\u003c`` forms, PHP's ``\\/``, either hex case, JSON in JSON: masked."""
     assert masks_in_text(secret, encoder(secret), before, after, ('"', '"'))
 
 
