@@ -71,6 +71,7 @@ _REFUSED = {
     "Scope": "{% autoescape %}",
     "ScopedEvalContextModifier": "{% autoescape %}",
 }
+#: The refusal for any other use of ``secrets`` (its text never holds a value).
 SECRET_RULE = "a secret can only be inserted as it is: {{ secrets.NAME }}"
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
