@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from collections.abc import Iterable, Mapping
+from itertools import product
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -21,6 +21,20 @@ SENSITIVE_KEYS = ("authorization", "password", "passwd", "secret", "token")
 SENSITIVE_PATHS = ("/auth/params",)
 #: Shorter secrets are masked only as whole values: a one-letter token must not mask every letter.
 SHORT_SECRET_CHARS = 8
+#: Characters some encoders write as ``\uXXXX`` though JSON does not require it: Go's
+#: ``json.Marshal`` (``<>&`` and the JavaScript line separators), Jinja's ``tojson`` (``<>&'``).
+_EXTRA_JSON_ESCAPES = ("", "<>&\u2028\u2029", "<>&'")
+_JSON_SHORT = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+_PERCENT_ESCAPE = re.compile("%[0-9A-F]{2}")
+_ALNUM_RUN = re.compile("[0-9A-Za-z]+")
 
 
 class SecretSource(BaseModel):
@@ -47,6 +61,8 @@ class SecretSource(BaseModel):
             value = os.environ.get(self.env)
             if value is None:
                 raise ValueError(f"environment variable {self.env} is not set")
+            if not _encodes(value):  # bytes that are not UTF-8 reach Python as surrogates
+                raise ValueError(f"environment variable {self.env} is not UTF-8 text")
         else:
             assert self.file is not None
             value = _read_secret_file(
@@ -58,6 +74,14 @@ class SecretSource(BaseModel):
 
 
 MAX_SECRET_BYTES = 64 * 1024
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_secret_file(path: Path) -> str:
@@ -102,17 +126,21 @@ class Redactor:
     A secret of :data:`SHORT_SECRET_CHARS` characters or more is masked wherever it occurs; a
     shorter one only where it stands as a whole value (see :func:`_whole_value_pattern`), so
     that ``AEP_ACCESS_TOKEN=t`` does not mask every ``t``. Each secret is also looked for as
-    JSON, Python and URL encoding write it, since error bodies echo requests in those forms.
-    Occurrences are found first and masked together, so overlapping secrets leave nothing.
+    JSON, Python and URL encoding write it, since error bodies echo requests in those forms
+    (see :func:`_forms`). Occurrences are found first and masked together, so overlapping
+    secrets leave nothing.
+
+    Every record is masked, so the forms are worked out once per secret and grouped by a run of
+    ASCII letters and digits that each form in the group holds: one ``in`` test skips a group.
     """
 
     def __init__(self, values: Iterable[str] = (), mask: str = MASK) -> None:
         self._mask = mask
         self._secrets: dict[str, None] = {}  # in order of registration, for :meth:`also`
-        self._long: list[str] = []
+        self._long: dict[str, list[str]] = {}  # forms of long secrets, by what they all hold
         self._short: list[str] = []
         self._whole: re.Pattern[str] | None = None
-        self._needles: set[str] = set()
+        self._needles: dict[str, set[str]] = {}  # every form as a JSON string holds it
         for value in values:
             self.add(value)
 
@@ -121,12 +149,16 @@ class Redactor:
         if not value or value in self._secrets:
             return
         self._secrets[value] = None
-        forms = _forms(value)
-        self._needles.update(_json_escaped(form) for form in forms)
+        groups = _forms(value)
+        for anchor, forms in groups.items():
+            self._needles.setdefault(anchor, set()).update(_json_escaped(f) for f in forms)
         if len(value) >= SHORT_SECRET_CHARS:
-            self._long += [form for form in forms if form not in self._long]
+            for anchor, forms in groups.items():
+                group = self._long.setdefault(anchor, [])
+                group += [form for form in forms if form not in group]
             return
-        self._short += [form for form in forms if form not in self._short]
+        forms = [form for group in groups.values() for form in group]
+        self._short += [form for form in dict.fromkeys(forms) if form not in self._short]
         self._whole = _whole_value_pattern(self._short)
 
     def also(self, *values: str) -> Redactor:
@@ -150,11 +182,14 @@ class Redactor:
     def _spans(self, text: str) -> list[tuple[int, int]]:
         """Where secrets occur in ``text``, overlapping occurrences included."""
         spans = []
-        for form in self._long:
-            start = text.find(form)
-            while start >= 0:
-                spans.append((start, start + len(form)))
-                start = text.find(form, start + 1)
+        for anchor, forms in self._long.items():
+            if anchor not in text:
+                continue
+            for form in forms:
+                start = text.find(form)
+                while start >= 0:
+                    spans.append((start, start + len(form)))
+                    start = text.find(form, start + 1)
         if self._whole is not None:
             if self._is_whole(text):
                 return [(0, len(text))]
@@ -197,7 +232,10 @@ class Redactor:
             text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
         except TypeError:
             return True
-        return any(needle in text for needle in self._needles)
+        return any(
+            anchor in text and any(needle in text for needle in needles)
+            for anchor, needles in self._needles.items()
+        )
 
     def ops(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Operations as they may be written anywhere: secret values and auth params masked."""
@@ -210,21 +248,72 @@ class Redactor:
         return masked
 
 
-def _forms(value: str) -> list[str]:
-    """``value`` as written raw, in a JSON or Python string, and URL- or form-encoded."""
-    forms = [
-        value,
-        _json_escaped(value),
-        json.dumps(value)[1:-1],  # \uXXXX for anything beyond ASCII, as many services write it
-        repr(value)[1:-1],
-        quote_plus(value),
-        quote(value, safe=""),
-    ]
-    return list(dict.fromkeys(form for form in forms if form))
+def _forms(value: str) -> dict[str, list[str]]:
+    """``value`` as services and template filters write it: raw, in a JSON or Python string,
+    URL- or form-encoded; a long one also lower- and upper-cased (as a redirect's host is).
+
+    The forms are grouped by the longest run of ASCII letters and digits in the value, as it
+    stands in each: no encoding changes such a run, a case change only changes its case.
+    """
+    bases = {value: [value, repr(value)[1:-1], *_json_forms(value), *_url_forms(value)]}
+    if len(value) >= SHORT_SECRET_CHARS:
+        for case in (value.lower(), value.upper()):
+            forms = [case, _json_escaped(case), _json_escaped(case, ascii_only=True)]
+            bases.setdefault(case, []).extend(forms)
+    groups: dict[str, list[str]] = {}
+    # A dozen characters pick out a secret well enough, and CPython finds short needles faster.
+    anchor = max(_ALNUM_RUN.findall(value), key=len, default="")[:12]
+    for base, forms in bases.items():
+        held = next(run for run in (anchor, anchor.lower(), anchor.upper(), "") if run in base)
+        for form in dict.fromkeys(form for form in forms if form):
+            group = groups.setdefault(held if held in form else "", [])
+            group += [] if form in group else [form]
+    return groups
 
 
-def _json_escaped(value: str) -> str:
-    return orjson.dumps(value).decode()[1:-1]
+def _json_forms(value: str) -> list[str]:
+    """``value`` in a JSON string as orjson, Python, Go, Jinja, PHP and .NET write it, and
+    twice escaped: a JSON body quoted in a JSON error message, as services echo a request."""
+    forms = []
+    for extra, ascii_only, upper in product(_EXTRA_JSON_ESCAPES, (False, True), (False, True)):
+        form = _json_escaped(value, extra, ascii_only, upper)
+        forms += [form, form.replace("/", "\\/")]  # PHP writes ``/`` as ``\/``
+    for inner, outer in product((False, True), (False, True)):
+        forms.append(_json_escaped(_json_escaped(value, ascii_only=inner), ascii_only=outer))
+    return forms
+
+
+def _url_forms(value: str) -> list[str]:
+    """``value`` percent-encoded with ``/`` encoded or kept (Jinja's ``urlencode``), spaces as
+    ``%20`` or ``+``, hex digits in either case."""
+    forms = []
+    for safe in ("", "/"):
+        for encode in (quote, quote_plus):
+            form = encode(value, safe=safe, errors="surrogatepass")
+            forms += [form, _PERCENT_ESCAPE.sub(lambda match: match[0].lower(), form)]
+    return forms
+
+
+def _json_escaped(
+    value: str, extra: str = "", ascii_only: bool = False, upper: bool = False
+) -> str:
+    """``value`` inside a JSON string as orjson writes it; with ``extra`` characters, and
+    with every non-ASCII one if ``ascii_only``, as ``\\uXXXX`` (hex digits ``upper``)."""
+    table = {
+        ord(char): _JSON_SHORT.get(char) or _unicode_escape(char, upper)
+        for char in set(value)
+        if char in _JSON_SHORT or char < " " or char in extra or (ascii_only and char > "\x7f")
+    }
+    return value.translate(table) if table else value
+
+
+def _unicode_escape(char: str, upper: bool) -> str:
+    """``char`` as ``\\uXXXX``, or as two of them (a UTF-16 surrogate pair) beyond U+FFFF."""
+    units = char.encode("utf-16-be", "surrogatepass")
+    digits = "{:04X}" if upper else "{:04x}"
+    return "".join(
+        "\\u" + digits.format(int.from_bytes(units[i : i + 2])) for i in range(0, len(units), 2)
+    )
 
 
 def _whole_value_pattern(forms: list[str]) -> re.Pattern[str]:

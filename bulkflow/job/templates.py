@@ -8,7 +8,12 @@ internals but not from CPU and memory (``{{ 'x' * 10**10 }}``, two nested loops 
   calls (filters do that work), so each part of a template runs at most once;
 * at most :data:`MAX_NODES` parts, and only the filters in :data:`FILTERS`;
 * no value, variable read or rendered text over :data:`MAX_CHARS` characters: ``*``, ``**`` and
-  ``replace`` are checked before they compute, ``+``, ``%`` and the other filters after.
+  ``replace`` are checked before they compute, ``+``, ``%`` and the other filters after;
+* ``secrets`` only as the whole of an output, ``{{ secrets.NAME }}`` (literal text around it is
+  fine): a filter, slice, test or comparison would print the secret changed, where masking
+  cannot recognise it, and in a saved plan would mangle the ``{{ secrets.NAME }}`` it holds.
+
+Error messages are masked with :data:`~bulkflow.secrets.REGISTRY`, which holds the job's secrets.
 
 Whatever else rendering raises (``1/0``, an overflow) becomes a :class:`TemplateError`.
 
@@ -22,9 +27,10 @@ import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from bulkflow.job.targets import short
+from bulkflow.secrets import REGISTRY
 
 if TYPE_CHECKING:
     import jinja2
@@ -65,6 +71,8 @@ _REFUSED = {
     "Scope": "{% autoescape %}",
     "ScopedEvalContextModifier": "{% autoescape %}",
 }
+#: The refusal for any other use of ``secrets`` (its text never holds a value).
+SECRET_RULE = "a secret can only be inserted as it is: {{ secrets.NAME }}"
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
@@ -72,7 +80,7 @@ class TemplateError(ValueError):
     """A template that does not render; ``path`` is where it is inside the rendered value."""
 
     def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
-        super().__init__(message)
+        super().__init__(REGISTRY.text(message))  # an error may quote a rendered value
         self.path = path
 
 
@@ -263,21 +271,44 @@ def _check_tree(tree: jinja2.nodes.Template) -> None:
     from jinja2 import nodes
 
     stack: list[nodes.Node] = [tree]
+    inserted: set[int] = set()  # the ``secrets`` names of ``{{ secrets.NAME }}`` outputs
     count = 0
     while stack:
         node = stack.pop()
         count += 1
-        kind = type(node).__name__
         if count > MAX_NODES:
             raise TemplateError(f"over {MAX_NODES} parts; change templates fill in values")
-        if kind not in _NODES:
-            what = _REFUSED.get(kind, f"{kind} nodes")  # a Jinja2 release may add new ones
-            raise TemplateError(f"change templates do not support {what}")
-        if isinstance(node, nodes.Filter) and node.name not in FILTERS:
-            raise TemplateError(
-                f"filter {node.name!r} is not available (there are: {', '.join(sorted(FILTERS))})"
-            )
+        _check_node(node)
+        if isinstance(node, nodes.Output):
+            inserted.update(id(part.node) for part in node.nodes if _is_secret_insert(part))
+        if isinstance(node, nodes.Name) and node.name == "secrets" and id(node) not in inserted:
+            raise TemplateError(SECRET_RULE)
         stack.extend(node.iter_child_nodes())
+
+
+def _check_node(node: jinja2.nodes.Node) -> None:
+    """Refuse a kind of node, or a filter, that change templates do not support."""
+    from jinja2 import nodes
+
+    kind = type(node).__name__
+    if kind not in _NODES:
+        what = _REFUSED.get(kind, f"{kind} nodes")  # a Jinja2 release may add new ones
+        raise TemplateError(f"change templates do not support {what}")
+    if isinstance(node, nodes.Filter) and node.name not in FILTERS:
+        raise TemplateError(
+            f"filter {node.name!r} is not available (there are: {', '.join(sorted(FILTERS))})"
+        )
+
+
+def _is_secret_insert(part: jinja2.nodes.Node) -> TypeGuard[jinja2.nodes.Getattr]:
+    """Whether ``part`` of an output is ``secrets.NAME`` and nothing more."""
+    from jinja2 import nodes
+
+    return (
+        isinstance(part, nodes.Getattr)
+        and isinstance(part.node, nodes.Name)
+        and part.node.name == "secrets"
+    )
 
 
 def _check_inputs(names: frozenset[str], context: Mapping[str, Any]) -> None:
