@@ -14,6 +14,7 @@ served as ``If-Match``; a listed document without one is left for a single GET t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ssl
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -55,6 +56,11 @@ log = structlog.get_logger("bulkflow.flowservice.client")
 MAX_PAGE = 100  # the list endpoints' largest limit, and the most ids one id==a,b,… request takes
 # FLOW-1420/1421/1422-400: "the current state … cannot be transitioned" (updating, disabling…).
 BUSY_CODES = frozenset({"1420", "1421", "1422"})
+# A listing ends when its next link does; a hostile or broken one must end too. 10,000 pages
+# of 100 is a million resources, far beyond any sandbox; a batch of ≤100 ids fits on one page.
+MAX_PAGES = 10_000
+BATCH_MAX_PAGES = 10
+MAX_EMPTY_PAGES = 20
 MESSAGE_FIELDS = ("errorMessage", "detail", "message", "error_description", "title", "error")
 
 
@@ -116,7 +122,7 @@ class FlowClient:
         params = [("property", "id==" + ",".join(resource_ids)), ("limit", str(len(resource_ids)))]
         wanted = set(resource_ids)
         found: dict[str, tuple[Doc, str]] = {}
-        async for doc in self.list_all(kind, params):
+        async for doc in self.list_all(kind, params, max_pages=BATCH_MAX_PAGES):
             doc_id, etag = doc.get("id"), _usable_etag(doc)
             if isinstance(doc_id, str) and doc_id in wanted and etag is not None:
                 found[doc_id] = (doc, etag)
@@ -158,16 +164,24 @@ class FlowClient:
         page: Doc = body
         return page
 
-    async def list_all(self, kind: str, params: list[tuple[str, str]]) -> AsyncGenerator[Doc]:
-        """Every item of ``GET /{kind}``, page after page (``_links.next.href``)."""
+    async def list_all(
+        self, kind: str, params: list[tuple[str, str]], max_pages: int = MAX_PAGES
+    ) -> AsyncGenerator[Doc]:
+        """Every item of ``GET /{kind}``, page after page (``_links.next.href``).
+
+        A next link that never ends fails as ``invalid_response``: see :class:`_Pages`.
+        """
+        pages = _Pages(f"GET /{kind}", max_pages)
         page = await self.list_page(kind, params)
         while True:
-            for doc in page.get("items") or ():
+            items = page.get("items") or ()
+            for doc in items:
                 if isinstance(doc, dict):
                     yield doc
             token = continuation_token(page)
             if token is None:
                 return
+            pages.follow(token, bool(items))
             page = await self.list_page(kind, [("continuationToken", token)])
 
     async def _call(
@@ -287,6 +301,37 @@ class FlowClient:
                 f"{message} (Retry-After {wait:.0f}s exceeds the {cap:.0f}s cap)", status
             )
         return RetryableError(message, status, "http", wait)
+
+
+class _Pages:
+    """Where a listing is: it stops on a repeated token, too many pages, or only empty ones."""
+
+    def __init__(self, what: str, max_pages: int) -> None:
+        self._what = what
+        self._max_pages = max_pages
+        self._pages = 1
+        self._empty_in_a_row = 0
+        # Digests, not tokens: a hostile server's tokens could each be megabytes long.
+        self._seen: set[bytes] = set()
+
+    def follow(self, token: str, had_items: bool) -> None:
+        """Allow the request for ``token``'s page, or raise :class:`InvalidResponseError`."""
+        digest = hashlib.sha256(token.encode(errors="surrogatepass")).digest()
+        if digest in self._seen:
+            raise InvalidResponseError(
+                f"{self._what}: the list's next link repeats a continuation token"
+            )
+        self._seen.add(digest)
+        self._empty_in_a_row = 0 if had_items else self._empty_in_a_row + 1
+        if self._empty_in_a_row >= MAX_EMPTY_PAGES:
+            raise InvalidResponseError(
+                f"{self._what}: {MAX_EMPTY_PAGES} empty pages in a row, each with a next link; stopped"
+            )
+        if self._pages >= self._max_pages:
+            raise InvalidResponseError(
+                f"{self._what}: the list goes on for more than {self._max_pages} pages; stopped"
+            )
+        self._pages += 1
 
 
 def _decode(raw: bytes) -> Any:
