@@ -55,7 +55,7 @@ class RunConfig(BaseModel):
     dry_run: bool = False
     verify: bool = False
     concurrency: Concurrency = 16
-    rate_per_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    rate_per_s: float | None = Field(None, ge=0.01, allow_inf_nan=False)  # slower seems hung
     timeout_s: TimeoutS = 30.0
     batch_fetch: bool = True
     max_conflict_retries: ConflictRetries = 5

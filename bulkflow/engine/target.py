@@ -18,7 +18,7 @@ import jsonpointer
 import structlog
 
 from bulkflow.engine.feed import Prefetched
-from bulkflow.errors import ConflictError, RetryableError, VerifyError
+from bulkflow.errors import ConflictError, InvalidResponseError, RetryableError, VerifyError
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.job.changes import ALWAYS_SENT, kind_of
 from bulkflow.job.prepare import PreparedJob
@@ -173,9 +173,7 @@ class TargetPath:
         delay = 0.2
         while True:
             doc, _ = await self.client.get(self.kind, target.id)
-            status = str(
-                ((doc.get("lastOperation") or {}).get("status") or {}).get("value", "")
-            ).lower()
+            status, _ = _last_operation(doc)
             if status in IN_PROGRESS and anyio.current_time() + delay < deadline:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -190,7 +188,7 @@ def _check_read_back(
     if status in IN_PROGRESS:
         raise VerifyError(f"the update was still {status} after {options.verify_timeout_s:.0f}s")
     if status in FAILED:
-        errors = ((doc.get("lastOperation") or {}).get("status") or {}).get("errors") or []
+        _, errors = _last_operation(doc)
         raise VerifyError(f"the service reports the update {status}: {short(errors)}")
     checkable = [c for c in changes if kind_of(c) not in ALWAYS_SENT]  # secrets cannot be read back
     leftover = plan(doc, checkable)
@@ -200,6 +198,36 @@ def _check_read_back(
             [f"state still {doc.get('state')}"] if action else []
         )
         raise VerifyError("the change did not stick; still to do: " + "; ".join(lines))
+
+
+def _last_operation(doc: dict[str, Any]) -> tuple[str, Any]:
+    """The read-back's ``lastOperation`` status in lower case ("" if none) and its errors.
+
+    Flow Service serves ``{"status": {"value": …, "errors": […]}}``; a plain string status is
+    read as the value. Any other shape is not Flow Service's answer: ``invalid_response``.
+    """
+    operation = doc.get("lastOperation")
+    if not operation:
+        return "", []
+    if not isinstance(operation, dict):
+        raise _odd("lastOperation", operation, "an object")
+    status = operation.get("status")
+    if not status:
+        return "", []
+    if isinstance(status, str):
+        return status.lower(), []
+    if not isinstance(status, dict):
+        raise _odd("lastOperation.status", status, "an object or string")
+    value = status.get("value") or ""
+    if not isinstance(value, str):
+        raise _odd("lastOperation.status.value", value, "a string")
+    return value.lower(), status.get("errors") or []
+
+
+def _odd(field_name: str, value: Any, wanted: str) -> InvalidResponseError:
+    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    shown = kind.get(type(value), "a number")
+    return InvalidResponseError(f"the read-back's {field_name} is {shown}, not {wanted}")
 
 
 def before(doc: Any, op: Op) -> Any:

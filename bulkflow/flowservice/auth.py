@@ -3,10 +3,17 @@
 One token is fetched with the client credentials and shared by every worker: concurrent
 callers wait on a single fetch. It is cached until shortly before ``expires_in`` (the margin
 shrinks for short-lived tokens) and refreshed once when a request gets 401.
+
+What IMS answers is checked before it is used: an ``expires_in`` that is not a positive
+number counts as :data:`DEFAULT_LIFETIME_S` (the token may still be good; renewing early costs
+one request), one over a day as a day; a token that is empty or holds anything but printable
+ASCII without spaces (it goes into the ``Authorization`` header) is an :class:`AuthError`.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -26,6 +33,10 @@ from bulkflow.flowservice.transport import (
     transport_failure,
 )
 from bulkflow.secrets import REGISTRY
+
+DEFAULT_LIFETIME_S = 300.0
+MAX_LIFETIME_S = 86400.0
+HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no space, control or line break
 
 
 class TokenSource(Protocol):
@@ -115,8 +126,8 @@ class ImsTokens:
             hidden = REGISTRY.also(settings.client_secret.get_secret_value())
             said = hidden.cut(str(reason or "no reason given"), 300)
             raise AuthError(f"IMS refused the client credentials ({status}: {said})")
-        lifetime = float(body.get("expires_in", 86399))
-        self._token = SecretStr(str(body["access_token"]))
+        lifetime = _lifetime_s(body.get("expires_in", 86399))
+        self._token = SecretStr(_header_safe(body["access_token"]))
         REGISTRY.add(self._token.get_secret_value())
         self._renew_at = self._clock() + lifetime - min(300.0, lifetime * 0.1)
         self.fetches += 1
@@ -140,6 +151,22 @@ class ImsTokens:
             return status, orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError:
             raise AuthError(f"IMS answered {status} with a body that is not JSON") from None
+
+
+def _lifetime_s(expires_in: Any) -> float:
+    """``expires_in`` as seconds: a positive number up to a day; anything else a short while."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return DEFAULT_LIFETIME_S
+    if not math.isfinite(expires_in) or expires_in <= 0:
+        return DEFAULT_LIFETIME_S
+    return float(min(expires_in, MAX_LIFETIME_S))
+
+
+def _header_safe(token: Any) -> str:
+    """The token, if it can go into a header as it is (the message never quotes it)."""
+    if isinstance(token, str) and HEADER_SAFE.fullmatch(token):
+        return token
+    raise AuthError("IMS answered a token that cannot be sent in a header")
 
 
 def token_source(

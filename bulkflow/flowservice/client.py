@@ -5,8 +5,9 @@ token refresh on 401) → :func:`bulkflow.flowservice.retry.with_retries` (429, 
 ``_exchange`` (one HTTP request, aiohttp's exceptions and error statuses translated here).
 
 Only what Flow Service serves is taken as an answer (see :mod:`bulkflow.flowservice.transport` for
-redirects, body caps and unreachable hosts): a 2xx whose body is not JSON, a GET without the
-document, a list page that is not an object, or a document without a usable etag fails the
+redirects, body caps and unreachable hosts): a 2xx whose body is not JSON or is nested too
+deep, a GET without the document, a list page that is not an object, a list whose next link
+never ends (:mod:`bulkflow.flowservice.paging`), or a document without a usable etag fails the
 target with kind ``invalid_response``. A write is never sent without the etag the service
 served as ``If-Match``; a listed document without one is left for a single GET to judge.
 """
@@ -19,7 +20,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -37,16 +38,19 @@ from bulkflow.errors import (
 )
 from bulkflow.flowservice.auth import TokenSource
 from bulkflow.flowservice.pacing import Pacer
+from bulkflow.flowservice.paging import BATCH_MAX_PAGES, MAX_PAGES, Pages, continuation_token
 from bulkflow.flowservice.retry import RetryPolicy, parse_retry_after, with_retries
 from bulkflow.flowservice.settings import Settings
 from bulkflow.flowservice.transport import (
     BODY_LIMIT_BYTES,
     ERROR_BODY_LIMIT_BYTES,
+    MAX_DEPTH,
     MiB,
     read_body,
     read_prefix,
     redirect_refusal,
     transport_failure,
+    within_depth,
 )
 from bulkflow.secrets import REGISTRY
 
@@ -116,7 +120,7 @@ class FlowClient:
         params = [("property", "id==" + ",".join(resource_ids)), ("limit", str(len(resource_ids)))]
         wanted = set(resource_ids)
         found: dict[str, tuple[Doc, str]] = {}
-        async for doc in self.list_all(kind, params):
+        async for doc in self.list_all(kind, params, max_pages=BATCH_MAX_PAGES):
             doc_id, etag = doc.get("id"), _usable_etag(doc)
             if isinstance(doc_id, str) and doc_id in wanted and etag is not None:
                 found[doc_id] = (doc, etag)
@@ -158,16 +162,24 @@ class FlowClient:
         page: Doc = body
         return page
 
-    async def list_all(self, kind: str, params: list[tuple[str, str]]) -> AsyncGenerator[Doc]:
-        """Every item of ``GET /{kind}``, page after page (``_links.next.href``)."""
+    async def list_all(
+        self, kind: str, params: list[tuple[str, str]], max_pages: int = MAX_PAGES
+    ) -> AsyncGenerator[Doc]:
+        """Every item of ``GET /{kind}``, page after page (``_links.next.href``).
+
+        A next link that never ends fails as ``invalid_response``: see :class:`Pages`.
+        """
+        pages = Pages(f"GET /{kind}", max_pages)
         page = await self.list_page(kind, params)
         while True:
-            for doc in page.get("items") or ():
+            items = page.get("items") or ()
+            for doc in items:
                 if isinstance(doc, dict):
                     yield doc
             token = continuation_token(page)
             if token is None:
                 return
+            pages.follow(token, bool(items))
             page = await self.list_page(kind, [("continuationToken", token)])
 
     async def _call(
@@ -314,11 +326,16 @@ def _success_body(method: str, status: int, raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidResponseError(
             f"{method} answered {status} with a body that is not JSON", status
         ) from None
+    if not within_depth(body):
+        raise InvalidResponseError(
+            f"{method} answered {status} with JSON nested more than {MAX_DEPTH} levels deep", status
+        )
+    return body
 
 
 def _usable_etag(doc: Doc) -> str | None:
@@ -349,16 +366,6 @@ def _require_etag(etag: str | None, what: str) -> str:
     if not etag:
         raise InvalidResponseError(f"{what}: no etag to send as If-Match; not sent")
     return etag
-
-
-def continuation_token(page: Doc) -> str | None:
-    """The ``continuationToken`` of ``_links.next.href``, when there is a next page."""
-    links = page.get("_links")
-    following = links.get("next") if isinstance(links, dict) else None
-    href = following.get("href") if isinstance(following, dict) else None
-    if not isinstance(href, str) or "continuationToken=" not in href:
-        return None
-    return unquote(href.split("continuationToken=", 1)[1].split("&", 1)[0])
 
 
 def _flow_code(raw: bytes) -> str | None:
