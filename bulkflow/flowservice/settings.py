@@ -39,17 +39,27 @@ class Settings(BaseSettings):
     @field_validator("base_url", "ims_url", "client_id", "org_id", "sandbox", "scopes")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
-        # Each of these ends up in a URL or a header: a line break there would split a request.
-        if value is not None and _CONTROL.search(value):
-            raise ValueError("must not contain line breaks or other control characters")
+        if value is not None:
+            _check_sendable(value)
         return value
 
     @field_validator("client_secret", "access_token")
     @classmethod
     def _one_line_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and _CONTROL.search(value.get_secret_value()):
-            raise ValueError("must not contain line breaks or other control characters")
+        if value is not None:
+            _check_sendable(value.get_secret_value())
         return value
+
+
+def _check_sendable(value: str) -> None:
+    """Each setting ends up in a URL, a header or a form: a line break would split a request,
+    and a byte that is not UTF-8 (os.environ keeps it as a surrogate) cannot be sent at all."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain line breaks or other control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be UTF-8 text") from None
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

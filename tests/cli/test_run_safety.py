@@ -341,3 +341,16 @@ async def test_a_device_as_log_is_refused(sim: Simulator, tmp_path: Path) -> Non
     assert status == 2
     assert "not a regular file" in err
     assert sim.stats.count() == 0
+
+
+@pytest.mark.parametrize("name", ["AEP_CLIENT_SECRET", "AEP_SANDBOX"])
+async def test_environment_value_that_is_not_utf8_is_refused(
+    sim: Simulator, tmp_path: Path, name: str
+) -> None:
+    """An ``AEP_`` value that is not UTF-8 (a stray byte): exit 2 naming the variable, not 70."""
+    job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
+    env = sim_env(sim) | {name: "ab\udcffcd-value"}  # the byte 0xff, as os.environ holds it
+    status, out, err = await bulkflow("run", str(job), "--log", str(tmp_path / "r.jsonl"), env=env)
+    assert status == 2, out + err
+    assert name in err
+    assert sim.stats.count() == 0
