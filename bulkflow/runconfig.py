@@ -34,6 +34,9 @@ FLAGS = {
 INHERITED = frozenset(FLAGS) - {"replan", "skip_stale"}
 
 
+#: Seconds per request, unless a job or a flag says otherwise (the one place this default lives).
+DEFAULT_TIMEOUT_S = 30.0
+
 # The ranges a setting may take, shared with the job file's ``options``.
 Concurrency = Annotated[int, Field(ge=1, le=512)]
 ConflictRetries = Annotated[int, Field(ge=0, le=100)]
@@ -56,7 +59,7 @@ class RunConfig(BaseModel):
     verify: bool = False
     concurrency: Concurrency = 16
     rate_per_s: float | None = Field(None, ge=0.01, allow_inf_nan=False)  # slower seems hung
-    timeout_s: TimeoutS = 30.0
+    timeout_s: TimeoutS = DEFAULT_TIMEOUT_S
     batch_fetch: bool = True
     max_conflict_retries: ConflictRetries = 5
     max_retries: Retries = 6

@@ -21,7 +21,7 @@ from bulkflow.flowservice.query import Selected, run_query
 from bulkflow.flowservice.settings import Settings, settings_from_env
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import PreparedJob, prepare
-from bulkflow.runconfig import RunConfig
+from bulkflow.runconfig import DEFAULT_TIMEOUT_S, RunConfig
 from bulkflow.runner import guard, open_client
 from bulkflow.secrets import REGISTRY
 
@@ -66,7 +66,7 @@ async def _select(job: PreparedJob, sim: bool) -> list[Selected]:
 
 
 async def select_targets(
-    job: PreparedJob, settings: Settings, timeout_s: float = 30.0
+    job: PreparedJob, settings: Settings, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> list[Selected]:
     """What a job would work on, with names and states, without changing anything."""
     guard(settings)

@@ -32,6 +32,7 @@ from bulkflow.flowservice.transport import (
     redirect_refusal,
     transport_failure,
 )
+from bulkflow.runconfig import DEFAULT_TIMEOUT_S
 from bulkflow.secrets import REGISTRY
 
 DEFAULT_LIFETIME_S = 300.0
@@ -72,7 +73,7 @@ class ImsTokens:
         session: aiohttp.ClientSession,
         settings: Settings,
         clock: Callable[[], float] = time.monotonic,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         if not settings.client_id or settings.client_secret is None:
             raise InputError(

@@ -52,6 +52,7 @@ from bulkflow.flowservice.transport import (
     transport_failure,
     within_depth,
 )
+from bulkflow.runconfig import DEFAULT_TIMEOUT_S
 from bulkflow.secrets import REGISTRY
 
 Doc = dict[str, Any]
@@ -80,7 +81,7 @@ class FlowClient:
         tokens: TokenSource,
         sandbox: str,
         policy: RetryPolicy | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         on_retry: Callable[[RetryableError, float], None] | None = None,
         pacer: Pacer | None = None,
     ) -> None:

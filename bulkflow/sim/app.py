@@ -70,6 +70,9 @@ GARBAGE = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+IF_MATCH_MISSING = "The header 'If-Match' is missing in the request. Please add it and try again."
+
+
 class FlowServiceApp:
     """Request handlers over one :class:`Store`, with faults and observation wrapped around."""
 
@@ -183,10 +186,7 @@ class FlowServiceApp:
             return errors.not_found(kind, doc_id)
         if_match = request.headers.get("If-Match")
         if if_match is None:
-            message = (
-                "The header 'If-Match' is missing in the request. Please add it and try again."
-            )
-            return errors.bad_request(1403, "Header is missing", message)
+            return errors.bad_request(1403, "Header is missing", IF_MATCH_MISSING)
         if request.content_type != "application/json":
             return errors.content_type_error()
         raw = await request.read()
