@@ -158,8 +158,9 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
     async with aiohttp.ClientSession(connector=connector) as session:
         client = await open_client(session, settings, job, config, ctx.control.pacer)
         resolved = await resolve_query(job, client, plan, ctx.earlier)
-        if plan.saved is not None and not config.replan:
-            await check_plan_etags(client, job, plan.saved, config.skip_stale, config.plan_file)
+        if plan.saved is not None:  # with --replan, the changed targets are planned afresh
+            tolerate = config.skip_stale or config.replan
+            await check_plan_etags(client, job, plan.saved, tolerate, config.plan_file)
         skip = ctx.earlier.done() if plan.resume and ctx.earlier is not None else set()
         started = header(job, plan) | {
             "skipped": len(skip),
@@ -238,16 +239,18 @@ async def resolve_query(
     query = job.query
     if query is None:
         return None
-    header = earlier.header if earlier is not None and plan.resume else None
+    header = earlier.header if earlier is not None else None
     recorded = header.get("resolved_targets") if header is not None else None
     if plan.only is not None:
-        ids = sorted(plan.only)
-    elif isinstance(recorded, list):
+        # A retry keeps to what the query selected then, whatever else the log names.
+        chosen = plan.only & set(map(str, recorded)) if isinstance(recorded, list) else plan.only
+        ids = sorted(chosen)
+    elif plan.resume and isinstance(recorded, list):
         ids = [str(target_id) for target_id in recorded]
     else:
         selected = await run_query(client, job.job.resource, query.property, query.limit)
         ids = [item.id for item in selected]
-    from_log = plan.only is None and isinstance(recorded, list)
+    from_log = plan.only is None and plan.resume and isinstance(recorded, list)
     log.info("run.targets_resolved", targets=len(ids), from_log=from_log)
     job.use_targets([Target(target_id, {}, "query", None) for target_id in ids])
     return ids

@@ -18,6 +18,7 @@ from bulkflow.records.resultlog import (
     check_owner,
     check_writable,
     default_log_path,
+    header_flag,
     read_log_state,
 )
 from bulkflow.runconfig import recorded
@@ -103,7 +104,8 @@ def run_command(args: argparse.Namespace) -> int:
     earlier = read_log_state(args.log) if args.log is not None else None
     header = earlier.last_header if args.resume and earlier else None
     config = config_for(args, job, recorded(header))
-    sim = args.sim or bool(header and header.get("sim"))  # a resumed run stays where it was
+    # A resumed run stays where it was.
+    sim = args.sim or (header is not None and header_flag(header, "sim", args.log))
     log_path = args.log or default_log_path(job.job.name)
     plan = RunPlan(config, log_path, args.resume, sim, None, args.force, earlier)
     return run_and_report(args, job, plan)
@@ -130,7 +132,8 @@ def retry_command(args: argparse.Namespace) -> int:
     config = config_for(args, job, recorded(state.last_header))
     log_path = args.log or args.failed_log
     earlier = state if log_path == args.failed_log else read_log_state(log_path)
-    sim = args.sim or bool(state.last_header.get("sim"))  # a retry goes where the run went
+    # A retry goes where the run went.
+    sim = args.sim or header_flag(state.last_header, "sim", args.failed_log)
     for log in (state, earlier):  # the retried log's kind counts, and the one written to
         check_owner(log, job.job.name, job.loaded.digest, config.dry_run, args.force, sim)
     failed = state.failed()

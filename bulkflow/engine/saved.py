@@ -42,7 +42,9 @@ class SavedPlanApply:
             return await self.path.attempts(target, outcome, prefetched)
         outcome.name, outcome.etag_before = entry.get("name"), entry["etag"]
         outcome.changes = list(entry.get("changes", []))
-        if "stale" in entry:
+        if "stale" in entry:  # found changed before anything was sent
+            if self.options.replan:
+                return await self.path.attempts(target, outcome, None)
             return _stale(target, outcome, f"{entry['stale']}; not applied", None)
         outcome.attempts += 1
         outcome.ops = resolve_references(entry["ops"], self.path.job.secrets)

@@ -77,7 +77,12 @@ def default_log_path(job_name: str, root: Path | None = None) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = root or Path("runs")
     check_writable(folder / "x", "result log")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot make the folder for result logs: {exc.strerror}", folder
+        ) from None
     for number in range(1, 10_000):
         suffix = "" if number == 1 else f"-{number}"
         path = folder / f"{job_name}-{stamp}{suffix}.jsonl"
@@ -107,6 +112,16 @@ def check_writable(path: Path, what: str) -> None:
         raise InputError(f"cannot write the {what}: {path} is a folder", path)
     if path.exists() and not path.is_file():
         raise InputError(f"cannot write the {what}: {path} is not a regular file", path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"cannot write the {what}: no permission to write {path}", path)
+    _check_folders(path, what)
+
+
+def _check_folders(path: Path, what: str) -> None:
+    """The folders on the way: none a broken link, the nearest existing one a writable folder."""
+    for parent in path.parents:
+        if parent.is_symlink() and not parent.exists():
+            raise InputError(f"cannot write the {what}: {parent} is a broken symbolic link", path)
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -118,10 +133,13 @@ def check_writable(path: Path, what: str) -> None:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a whole file readable only by its owner (0600): plans and reports name resources."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise InputError(f"cannot write the file: {exc.strerror}", path) from None
 
 
 class ResultSink(Protocol):
@@ -245,6 +263,7 @@ class LogState:
     headers: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, str] = field(default_factory=dict)
     torn_lines: int = 0
+    orphans: int = 0  # result lines before any run header (an edited or foreign file)
 
     @property
     def header(self) -> dict[str, Any] | None:
@@ -277,6 +296,7 @@ def read_log_state(path: Path) -> LogState | None:
                 state.headers.append(record)
             elif record.get("type") == "result" and "id" in record:
                 state.latest[str(record["id"])] = str(record.get("status"))
+                state.orphans += not state.headers
     except OSError as exc:
         raise InputError(f"cannot read the result log: {exc.strerror}", path) from None
     state.torn_lines = scan.torn_lines
@@ -292,10 +312,15 @@ def check_owner(
     ``force``; and a log holds runs of one kind, dry or real, against the simulator or not.
     """
     header = state.header if state is not None else None
-    if state is None or header is None:
+    if state is None or header is None or state.orphans:
         if state is not None:
-            raise InputError("not a bulkflow result log (no run header)", state.path)
+            raise InputError(
+                "not a bulkflow result log (it does not start with a run header)", state.path
+            )
         return
+    for earlier in state.headers:
+        for key in ("dry_run", "sim"):
+            header_flag(earlier, key, state.path)
     if header.get("job") != job:
         raise InputError(
             f"this is the log of job {header.get('job')!r}, not {job!r}; give this run its own "
@@ -328,3 +353,12 @@ def _mode_message(log_is_dry: bool, header: dict[str, Any]) -> str:
             f"run: bulkflow run {job_file} (it writes a new log)"
         )
     return f"this is a real run's log: plan into a log of its own: bulkflow plan {job_file}"
+
+
+def header_flag(header: dict[str, Any], key: str, path: Path) -> bool:
+    """A run header's ``dry_run`` or ``sim``: true or false, absent is false, anything else is
+    an edited header (``"false"`` as a string must not read as true)."""
+    value = header.get(key, False)
+    if not isinstance(value, bool):
+        raise InputError(f"the run header's {key} is {value!r}, not true or false", path)
+    return value

@@ -9,6 +9,7 @@ The file carries the job's digest and its own: an edited plan is refused.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,6 +136,10 @@ def read_plan(path: Path) -> dict[str, Any]:
         error = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in error["loc"])
         raise InputError(f"not a usable plan file: {where}: {error['msg']}", path) from None
+    seen = Counter(entry["id"] for entry in body["targets"])
+    twice = sorted(target_id for target_id, count in seen.items() if count > 1)
+    if twice:
+        raise InputError(f"the plan names a target twice: {', '.join(twice[:5])}", path)
     return body
 
 

@@ -216,3 +216,85 @@ async def test_sigterm_while_resolving_a_query_stops_the_run(tmp_path: Path) -> 
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 130
+
+
+@pytest.mark.parametrize("where", ["runs", "out"])
+async def test_a_dangling_symlink_on_the_way_to_an_output_is_input(
+    sim: Simulator, tmp_path: Path, where: str
+) -> None:
+    """``runs`` (or ``--out``'s folder) a dangling symlink: exit 2 before any request, not 70."""
+    job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere" / "deeper")
+    if where == "runs":
+        (tmp_path / "runs").symlink_to(tmp_path / "nowhere" / "runs")
+        args = ["plan", str(job)]
+    else:
+        args = ["plan", str(job), "--out", str(tmp_path / "gone" / "p.json"), "--log", "l.jsonl"]
+    status, _, err = await bulkflow(*args, env=sim_env(sim), cwd=tmp_path)
+    assert status == 2, err
+    assert sim.stats.count() == 0
+
+
+@pytest.mark.parametrize("key", ["sim", "dry_run"])
+async def test_a_header_flag_that_is_not_a_boolean_is_refused(
+    sim: Simulator, tmp_path: Path, key: str
+) -> None:
+    """``"sim": "false"`` (a string) in a hand-edited header: retry refuses the log, exit 2."""
+    job = write_job(tmp_path, job_body([DEST_FLOW, "late-flow"], RENAME))
+    log = tmp_path / "run.jsonl"
+    await bulkflow("run", str(job), "--log", str(log), env=sim_env(sim))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    lines[0][key] = "false"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    sim.stats.reset()
+    status, _, err = await bulkflow("retry", str(log), env=sim_env(sim))
+    assert status == 2, err
+    assert key in err
+    assert sim.stats.count() == 0
+
+
+async def test_retry_of_a_query_log_keeps_to_the_resolved_targets(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A failed record for an id the query never selected (an edited log): retry leaves it alone."""
+    body = job_body({"query": {"property": ["name==2021 winter campaign"]}}, RENAME)
+    job = write_job(tmp_path, body)
+    log = tmp_path / "q.jsonl"
+    status, _, err = await bulkflow("run", str(job), "--log", str(log), env=sim_env(sim))
+    assert status == 0, err
+    injected = {"type": "result", "id": "2edc08ac-4df5-4fe6-936f-81a19ce92f5c", "status": "failed"}
+    with log.open("a") as handle:
+        handle.write(json.dumps(injected) + "\n")
+    before = sim.doc("flows", injected["id"])
+    await bulkflow("retry", str(log), env=sim_env(sim))
+    assert sim.doc("flows", injected["id"]) == before
+
+
+async def test_a_plan_naming_a_target_twice_is_refused(sim: Simulator, tmp_path: Path) -> None:
+    """A plan whose targets list one id twice (an edited plan): exit 2, nothing sent."""
+    job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
+    plan = tmp_path / "plan.json"
+    await bulkflow("plan", str(job), "--out", str(plan), "--log", "p.jsonl", env=sim_env(sim))
+    body = json.loads(plan.read_text())
+    body["targets"].append(body["targets"][0] | {"changes": ["unreviewed"]})
+    body.pop("digest")
+    body["digest"] = _digest(body)
+    plan.write_text(json.dumps(body))
+    sim.stats.reset()
+    status, _, err = await bulkflow("apply", str(plan), env=sim_env(sim), cwd=tmp_path)
+    assert status == 2, err
+    assert "twice" in err
+    assert sim.stats.count() == 0
+
+
+async def test_results_before_any_run_header_are_refused(sim: Simulator, tmp_path: Path) -> None:
+    """A log that starts with results, not a run header: not a log to add a run to, exit 2."""
+    job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
+    log = tmp_path / "run.jsonl"
+    await bulkflow("run", str(job), "--log", str(log), env=sim_env(sim))
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[1], *lines]) + "\n")
+    sim.stats.reset()
+    status, _, err = await bulkflow("run", str(job), "--log", str(log), env=sim_env(sim))
+    assert status == 2, err
+    assert sim.stats.count() == 0

@@ -182,6 +182,7 @@ async def test_replan_updates_stale_targets(make_sim: SimFactory, tmp_path: Path
         "apply", str(plan), "--replan", "--log", str(tmp_path / "a.jsonl"), env=sim_env(sim)
     )
     assert status == 0, err
+    assert sim.stats.count("PATCH", 412) == 0, "the check found it changed: no stale etag sent"
     audiences = segment_ids(sim, ids[0])
     assert WINTER in audiences
     assert foreign in audiences
