@@ -101,6 +101,13 @@ async def api(sim: Simulator) -> AsyncIterator[Api]:
 
 
 @pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """One client session per test, closed at its end."""
+    async with aiohttp.ClientSession() as opened:
+        yield opened
+
+
+@pytest.fixture
 async def make_api() -> AsyncIterator[Callable[[Simulator], Api]]:
     """Raw HTTP helpers for simulators made with ``make_sim``."""
     async with aiohttp.ClientSession() as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ from tests.engine_helpers import prepared
 from tests.hostile import Answer, hostile_server, settings_for, static_token
 
 NAME = "a flow"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per test."""
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def read_back(last_operation: Any) -> Answer:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from tests.conftest import DEST_FLOW, job_body, write_job
 from tests.hostile import Answer, Hostile, hostile_server, settings_for, static_token
 
 ETAG = '"e1"'
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per test."""
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def client_for(session: aiohttp.ClientSession, server: Hostile) -> FlowClient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from tests.conftest import DEST_FLOW, job_body, write_job
 from tests.hostile import Answer, Hostile, hostile_server, settings_for
 
 SECRET = "ims-test-secret"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per test."""
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def ims_answer(body: Any) -> Answer:

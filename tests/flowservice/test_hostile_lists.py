@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,13 +18,6 @@ from bulkflow.flowservice.retry import RetryPolicy
 from tests.hostile import Answer, Hostile, hostile_server, settings_for, static_token
 
 ETAG = '"e1"'
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per test."""
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def client_for(session: aiohttp.ClientSession, server: Hostile) -> FlowClient:

@@ -23,13 +23,6 @@ DOC = {"id": FLOW, "name": "a flow", "etag": ETAG, "state": "enabled"}
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per test."""
-    async with aiohttp.ClientSession() as opened:
-        yield opened
-
-
 def client_for(session: aiohttp.ClientSession, server: Hostile, attempts: int = 3) -> FlowClient:
     """A client of ``server`` with quick retries."""
     policy = RetryPolicy(max_attempts=attempts, base_s=0.01, cap_s=0.02)

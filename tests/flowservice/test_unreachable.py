@@ -6,7 +6,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -22,13 +21,6 @@ from tests.hostile import closed_port, hostile_server, settings_for, static_toke
 
 FLOW = "226fb2e1-db69-4760-b67e-9e671e05abfc"
 PATH = "/data/foundation/flowservice"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session per test."""
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def client_at(session: aiohttp.ClientSession, base_url: str, **policy: float) -> FlowClient:
