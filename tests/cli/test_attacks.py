@@ -274,7 +274,9 @@ async def test_a_plan_naming_a_target_twice_is_refused(sim: Simulator, tmp_path:
     """A plan whose targets list one id twice (an edited plan): exit 2, nothing sent."""
     job = write_job(tmp_path, job_body([DEST_FLOW], RENAME))
     plan = tmp_path / "plan.json"
-    await bulkflow("plan", str(job), "--out", str(plan), "--log", "p.jsonl", env=sim_env(sim))
+    await bulkflow(
+        "plan", str(job), "--out", str(plan), "--log", "p.jsonl", env=sim_env(sim), cwd=tmp_path
+    )
     body = json.loads(plan.read_text())
     body["targets"].append(body["targets"][0] | {"changes": ["unreviewed"]})
     body.pop("digest")
