@@ -7,7 +7,6 @@ fetched, a query resolved, a saved plan's etags checked, and the engine started.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,14 @@ from bulkflow.flowservice.retry import RetryPolicy
 from bulkflow.flowservice.settings import Settings, check_transport
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
-from bulkflow.records.resultlog import LogState, ResultLog, check_owner, read_log_state, utc_now
+from bulkflow.records.resultlog import (
+    LogState,
+    ResultLog,
+    check_owner,
+    discard_if_empty,
+    read_log_state,
+    utc_now,
+)
 from bulkflow.records.savedplan import PlanRecorder, check_plan_etags
 from bulkflow.runconfig import RunConfig
 from bulkflow.secrets import REGISTRY
@@ -122,7 +128,7 @@ async def execute(
         earlier = plan.earlier if plan.earlier is not None else read_log_state(plan.log_path)
         check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, plan.force, plan.sim)
     except BaseException:
-        _discard_if_empty(plan.log_path)  # a fresh log the run was refused before writing
+        discard_if_empty(plan.log_path)
         raise
     if plan.resume and earlier is not None and earlier.torn_lines:
         log.warning("log.torn_lines", path=str(plan.log_path), lines=earlier.torn_lines)
@@ -132,12 +138,6 @@ async def execute(
             return await _run(job, settings, plan, _Context(earlier, sink, control, observer))
         finally:
             sink.discard_if_unused()
-
-
-def _discard_if_empty(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        if path.is_file() and path.stat().st_size == 0:
-            path.unlink()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ advisory lock (``flock``) on its log, so two live processes never interleave one
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator, Mapping
@@ -94,6 +95,13 @@ def default_log_path(job_name: str, root: Path | None = None) -> Path:
             raise InputError(f"cannot write the result log: {exc.strerror}", path) from None
         return path
     raise InputError(f"no free log name for {job_name} in {folder}", folder)
+
+
+def discard_if_empty(path: Path) -> None:
+    """Remove an empty log (a fresh one a run was refused before writing): it carries nothing."""
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
 
 
 def check_apart(path: Path, what: str, *others: Path | None) -> None:
@@ -185,8 +193,8 @@ class ResultLog:
 
     def discard_if_unused(self) -> None:
         """Remove the file again if it is empty and this run wrote nothing (refused early)."""
-        if self.written == 0 and os.fstat(self._fd).st_size == 0:
-            self.path.unlink(missing_ok=True)
+        if self.written == 0:
+            discard_if_empty(self.path)
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record as one line."""
