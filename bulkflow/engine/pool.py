@@ -197,6 +197,7 @@ class Engine:
         current.set(outcome)
         started = time.perf_counter()
         error: ErrorInfo | None = None
+        unreachable: UnreachableError | None = None
         try:
             status = await self.strategy.attempts(target, outcome, prefetched)
             error = outcome.note
@@ -207,22 +208,22 @@ class Engine:
                 "status": exc.status,
                 "message": self.job.redactor.text(exc.message),
             }
-            self._check_reach(exc)
+            unreachable = exc if isinstance(exc, UnreachableError) else None
         except Exception as exc:  # a bug must cost one target, not the run
             status = Status.FAILED
             message = self.job.redactor.text(f"{type(exc).__name__}: {exc}")
             error = {"kind": "internal", "status": None, "message": message}
             log.error("target.internal_error", target=target.id, error=message)
-        if error is None:
-            self._unreachable_streak = 0
+        self._check_reach(unreachable)
         duration_ms = (time.perf_counter() - started) * 1000
         if debug_enabled():
             log.debug("target.finished", target=target.id, status=status)
         return self._result(target, outcome, status, error, duration_ms)
 
-    def _check_reach(self, exc: TargetError) -> None:
-        """Stop the run when targets in a row could not even connect (refused, DNS, TLS)."""
-        if not isinstance(exc, UnreachableError):
+    def _check_reach(self, exc: UnreachableError | None) -> None:
+        """Stop the run when targets in a row could not even connect (refused, DNS, TLS);
+        any other outcome (``exc`` None) ends the streak."""
+        if exc is None:
             self._unreachable_streak = 0
             return
         self._unreachable_streak += 1
