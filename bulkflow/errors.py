@@ -9,6 +9,8 @@
     └── TargetError         one target failed; the engine turns it into a ``failed`` record
         ├── PlanError       the target lacks what a change needs (kind ``invalid_plan``)
         ├── VerifyError     read back after the PATCH, the change is not there (``verify``)
+        ├── DriftedError    undo: someone changed what the run changed since (``drifted``)
+        ├── IrreversibleError  undo: nothing of the target can be taken back (``irreversible``)
         └── ApiError        an HTTP answer or transport failure, with ``kind`` and ``status``
             ├── RetryableError   429, 5xx, timeouts, dropped connections
             │   └── UnreachableError  no connection at all (refused, DNS, TLS): the run stops early
@@ -99,6 +101,18 @@ class VerifyError(TargetError):
     """Read back after the PATCH, the resource does not show the change (kind ``verify``)."""
 
     kind = "verify"
+
+
+class DriftedError(TargetError):
+    """Undo: the target changed since the run, where the run changed it; left alone."""
+
+    kind = "drifted"
+
+
+class IrreversibleError(TargetError):
+    """Undo: what the run changed on the target cannot be taken back (credentials, say)."""
+
+    kind = "irreversible"
 
 
 class ApiError(TargetError):

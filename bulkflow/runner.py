@@ -11,15 +11,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import structlog
 
 from bulkflow._version import __version__
+from bulkflow.engine.journal import Journal
 from bulkflow.engine.pool import Engine, Observer, Summary, TargetStrategy
 from bulkflow.engine.saved import SavedPlanApply
 from bulkflow.engine.target import TargetPath, count_retry
+from bulkflow.engine.undo import UndoPath
 from bulkflow.flowservice.auth import token_source
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.flowservice.pacing import Pacer
@@ -39,9 +41,7 @@ from bulkflow.records.resultlog import (
 from bulkflow.records.savedplan import PlanRecorder, check_plan_etags
 from bulkflow.runconfig import RunConfig
 from bulkflow.secrets import REGISTRY
-
-if TYPE_CHECKING:
-    pass
+from bulkflow.undo.history import UndoSource
 
 log = structlog.get_logger("bulkflow.runner")
 
@@ -62,6 +62,7 @@ class RunPlan:
     force: bool = False
     earlier: LogState | None = None
     saved: dict[str, dict[str, Any]] | None = None  # a reviewed plan's targets, by id (apply)
+    undo: UndoSource | None = None  # the log whose changes this run takes back (undo)
 
 
 class RunControl:
@@ -88,10 +89,11 @@ def _pending(job: PreparedJob, skip: set[str], only: frozenset[str] | None) -> I
     return (t for t in job.targets() if t.id not in skip and (only is None or t.id in only))
 
 
-def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
+def header(job: PreparedJob, plan: RunPlan, settings: Settings) -> dict[str, Any]:
     """The log's first line for this run, with the run's whole configuration."""
     config = plan.config
-    return {
+    undo = {} if plan.undo is None else {"undo_of": str(plan.undo.path.resolve())}
+    return undo | {
         "type": "run",
         "run_id": uuid.uuid4().hex,
         "job": job.job.name,
@@ -99,6 +101,7 @@ def header(job: PreparedJob, plan: RunPlan) -> dict[str, Any]:
         "job_file_abs": str(job.loaded.path.resolve()),
         "digest": job.loaded.digest,
         "resource": job.job.resource,
+        "sandbox": job.job.sandbox or settings.sandbox,
         "dry_run": config.dry_run,
         "resume": plan.resume,
         "sim": plan.sim,
@@ -162,7 +165,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
             tolerate = config.skip_stale or config.replan
             await check_plan_etags(client, job, plan.saved, tolerate, config.plan_file)
         skip = ctx.earlier.done() if plan.resume and ctx.earlier is not None else set()
-        started = header(job, plan) | {
+        started = header(job, plan, settings) | {
             "skipped": len(skip),
             "torn_lines_closed": ctx.sink.close_torn_line(),
         }
@@ -172,7 +175,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
         shown = {k: v for k, v in started.items() if k not in ("type", "resolved_targets")}
         log.info("run.started", **shown)
         control = ctx.control
-        strategy = _strategy(job, client, plan, control)
+        strategy = _strategy(job, client, plan, control, ctx.sink)
         engine = control.engine = Engine(job, client, ctx.sink, config, ctx.observer, strategy)
         if control.stop_requests:
             engine.request_stop()
@@ -183,11 +186,17 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
 
 
 def _strategy(
-    job: PreparedJob, client: FlowClient, plan: RunPlan, control: RunControl
+    job: PreparedJob, client: FlowClient, plan: RunPlan, control: RunControl, sink: ResultLog
 ) -> TargetStrategy:
-    """How each target is worked on: fetched and planned, or sent as a reviewed plan says."""
+    """How each target is worked on: fetched and planned (the job's changes, or an undo's
+    inverse), or sent as a reviewed plan says."""
     on_planned = control.recorder.add if control.recorder is not None else None
-    path = TargetPath(job, client, plan.config, on_planned)
+    journal = Journal(sink, job.redactor, job.job.resource)
+    path = (
+        TargetPath(job, client, plan.config, on_planned, journal)
+        if plan.undo is None
+        else UndoPath(job, client, plan.config, plan.undo, on_planned, journal)
+    )
     return path if plan.saved is None else SavedPlanApply(plan.saved, path)
 
 

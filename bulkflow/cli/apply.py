@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from bulkflow import diagnostics
 from bulkflow.cli.exits import EXIT_OK
 from bulkflow.cli.options import config_for, run_flags
 from bulkflow.cli.session import run_and_report
+from bulkflow.cli.undo import undo_subject
 from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
-from bulkflow.job.prepare import prepare
+from bulkflow.job.prepare import PreparedJob, prepare
 from bulkflow.records.resultlog import default_log_path, read_log_state
 from bulkflow.records.savedplan import read_plan
 from bulkflow.runner import RunPlan
@@ -41,6 +43,27 @@ def apply_command(args: argparse.Namespace) -> int:
     """Apply a saved plan: its ops, with If-Match set to the etag each target was planned at."""
     diagnostics.configure(args.log_level, args.log_format)
     saved = read_plan(args.plan)
+    undone = None
+    if saved.get("undo_of"):
+        job, undone = undo_subject(saved["undo_of"], saved["job_digest"], args.force, args.plan)
+    else:
+        job = _plan_job(saved, args)
+    entries = {str(entry["id"]): entry for entry in saved["targets"]}
+    if not entries:
+        print(f"{args.plan}: the plan has no changes; nothing to apply")
+        return EXIT_OK
+    config = config_for(args, job, {"plan_file": str(args.plan), "plan_digest": saved["digest"]})
+    earlier = read_log_state(args.log) if args.log is not None else None
+    log_path = args.log or default_log_path(job.job.name)
+    only = frozenset(entries)
+    plan = RunPlan(
+        config, log_path, False, args.sim, only, args.force, earlier, saved=entries, undo=undone
+    )
+    return run_and_report(args, job, plan)
+
+
+def _plan_job(saved: dict[str, Any], args: argparse.Namespace) -> PreparedJob:
+    """The job a plan was made from, unchanged since (or ``--force``)."""
     job_file = Path(saved["job_file"])
     if not job_file.is_file():
         raise InputError(
@@ -54,14 +77,4 @@ def apply_command(args: argparse.Namespace) -> int:
             f"{job_file} changed since the plan was made; make and review a new plan (or --force)",
             args.plan,
         )
-    entries = {str(entry["id"]): entry for entry in saved["targets"]}
-    if not entries:
-        print(f"{args.plan}: the plan has no changes; nothing to apply")
-        return EXIT_OK
-    source = {"plan_file": str(args.plan), "plan_digest": saved["digest"]}
-    config = config_for(args, job, source)
-    earlier = read_log_state(args.log) if args.log is not None else None
-    log_path = args.log or default_log_path(job.job.name)
-    only = frozenset(entries)
-    plan = RunPlan(config, log_path, False, args.sim, only, args.force, earlier, saved=entries)
-    return run_and_report(args, job, plan)
+    return job

@@ -36,9 +36,9 @@ def run() -> NoReturn:
 
 
 def _commands() -> tuple[ModuleType, ...]:
-    from bulkflow.cli import apply, report, run, sim, targets
+    from bulkflow.cli import apply, report, run, sim, targets, undo
 
-    return run, apply, targets, report, sim
+    return run, apply, undo, targets, report, sim
 
 
 def build_parser() -> argparse.ArgumentParser:

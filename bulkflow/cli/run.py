@@ -10,6 +10,7 @@ from bulkflow import diagnostics
 from bulkflow.cli.exits import EXIT_OK
 from bulkflow.cli.options import config_for, run_flags
 from bulkflow.cli.session import run_and_report
+from bulkflow.cli.undo import retry_undo
 from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import prepare
@@ -121,6 +122,8 @@ def retry_command(args: argparse.Namespace) -> int:
     state = read_log_state(args.failed_log)
     if state is None or state.last_header is None:
         raise InputError(f"no bulkflow result log (with a run header) at {args.failed_log}")
+    if state.last_header.get("undo_of"):
+        return retry_undo(args, state, state.last_header)
     job_file = _job_file(state.last_header, args.failed_log)
     if not job_file.is_file():
         raise InputError(f"the job file {job_file} that wrote {args.failed_log} no longer exists")

@@ -41,7 +41,8 @@ def run_and_report(
     if plan.sim:
         out.print("This ran against the embedded simulator (--sim): nothing was sent to Adobe.")
     if control.recorder is not None:
-        write_plan(args.out, job, control.recorder, dict(summary.counts))
+        undo_of = None if plan.undo is None else str(plan.undo.path.resolve())
+        write_plan(args.out, job, control.recorder, dict(summary.counts), undo_of)
         out.print(
             f"Saved plan: {args.out} ({len(control.recorder.entries)} targets). Apply it with:"
         )
@@ -53,13 +54,15 @@ def next_steps(summary: Summary, job: PreparedJob, plan: RunPlan) -> list[list[s
     """Commands that would do what is left: resume, retry failures, re-plan stale targets."""
     sim = ["--sim"] if plan.sim else []
     steps: list[list[str]] = []
+    command = ["bulkflow", "run"] if plan.undo is None else ["bulkflow", "undo"]
     if summary.unreachable is not None or summary.interrupted:  # a resume also redoes failures
         log = ["--log", str(plan.log_path), "--resume"]
-        return [["bulkflow", "run", str(job.loaded.path), *log, *sim]]
+        return [[*command, str(job.loaded.path), *log, *sim]]
     if summary.counts.get(Status.FAILED):
         steps.append(["bulkflow", "retry", str(plan.log_path), *sim])
     if summary.counts.get(Status.STALE):
-        steps.append(["bulkflow", "plan", str(job.loaded.path), "--out", "PLAN", *sim])
+        again = ["plan"] if plan.undo is None else ["undo"]
+        steps.append(["bulkflow", *again, str(job.loaded.path), "--out", "PLAN", *sim])
     return steps
 
 

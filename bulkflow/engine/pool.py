@@ -21,6 +21,7 @@ import structlog
 
 from bulkflow.diagnostics import debug_enabled
 from bulkflow.engine.feed import BatchFeed, DirectFeed, Prefetched
+from bulkflow.engine.journal import recorded_images
 from bulkflow.engine.target import Outcome, TargetPath, current
 from bulkflow.errors import TargetError, UnreachableError
 from bulkflow.flowservice.client import FlowClient
@@ -255,6 +256,9 @@ class Engine:
             "etag_before": _masked(mask, outcome.etag_before),
             "etag_after": _masked(mask, outcome.etag_after),
             "ops": self.job.redactor.ops(outcome.ops),
+            "before": recorded_images(self.job.redactor, outcome.ops, outcome.images),
+            "action": outcome.action,
+            "state_before": outcome.state_before,
             "changes": [mask(line) for line in outcome.changes],
             "error": error,
             "duration_ms": round(duration_ms, 1),

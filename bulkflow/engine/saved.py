@@ -48,7 +48,10 @@ class SavedPlanApply:
             return _stale(target, outcome, f"{entry['stale']}; not applied", None)
         outcome.attempts += 1
         outcome.ops = resolve_references(entry["ops"], self.path.job.secrets)
+        outcome.images = entry.get("before")
         outcome.action = entry.get("action")
+        outcome.state_before = entry.get("state_before")
+        outcome.note = entry.get("note")
         try:
             await self.path.send(target, entry["etag"], outcome)
         except ConflictError:
@@ -58,7 +61,7 @@ class SavedPlanApply:
             return await self.path.attempts(target, outcome, None)
         if self.options.verify:
             await self.path.verify(target, outcome)
-        return Status.UPDATED
+        return self.path.sent_status(outcome)
 
 
 def _stale(target: Target, outcome: Outcome, why: str, status: int | None) -> Status:

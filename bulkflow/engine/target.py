@@ -27,6 +27,7 @@ from bulkflow.planner import Op, Pointer, plan, state_action
 from bulkflow.plantext import UNKNOWN, describe, short
 from bulkflow.records.resultlog import ErrorInfo, Status
 from bulkflow.runconfig import RunConfig
+from bulkflow.undo.images import Image, before_images
 
 log = structlog.get_logger("bulkflow.engine.pool")
 IN_PROGRESS = frozenset(
@@ -50,7 +51,9 @@ class Outcome:
     etag_before: str | None = None
     etag_after: str | None = None
     ops: list[Op] = field(default_factory=list)
+    images: list[Image] | None = None  # what each op replaces: the record's ``before``
     action: str | None = None
+    state_before: str | None = None  # the flow's state before ``action``
     changes: list[str] = field(default_factory=list)
     patch_unconfirmed: bool = False
     note: ErrorInfo | None = None
@@ -66,8 +69,11 @@ def count_retry(_: RetryableError, __: float) -> None:
         outcome.retries += 1
 
 
-#: Told about each target a dry run would change: id, name, etag, ops, change lines, action.
-OnPlanned = Callable[[str, str | None, str, list[Op], list[str], str | None], None]
+#: Told about each target a dry run would change (``plan --out``): its id, plan and etag.
+OnPlanned = Callable[[str, Outcome, str], None]
+#: Told about each target just before its first request that changes anything (the log's
+#: ``intent`` record: after a crash, ``undo`` knows what may have been applied).
+Journal = Callable[[Target, Outcome], None]
 
 
 class TargetPath:
@@ -85,11 +91,13 @@ class TargetPath:
         client: FlowClient,
         options: RunConfig,
         on_planned: OnPlanned | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.job = job
         self.client = client
         self.options = options
         self.on_planned = on_planned
+        self.journal = journal
         self.kind = job.job.resource
 
     async def attempts(
@@ -97,7 +105,8 @@ class TargetPath:
     ) -> Status:
         """The target's final status; raises :class:`TargetError` when it fails."""
         status = await self._fetch_plan_send(target, outcome, prefetched)
-        if status == Status.UPDATED and self.options.verify:
+        sent = status == Status.UPDATED or (status == Status.FAILED and outcome.note is not None)
+        if sent and self.options.verify:
             await self.verify(target, outcome)
         return status
 
@@ -109,30 +118,49 @@ class TargetPath:
             outcome.attempts += 1
             doc, etag = prefetched or await self.client.get(self.kind, target.id)
             prefetched = None  # a re-plan after 412 always reads the document afresh
-            self._plan(target, doc, etag, outcome)
-            if not outcome.ops and outcome.action is None:
+            if not self._plan(target, doc, etag, outcome):
                 return Status.UPDATED if outcome.patch_unconfirmed else Status.UNCHANGED
             if self.options.dry_run:
                 if self.on_planned is not None:
-                    ops, changes, action = outcome.ops, outcome.changes, outcome.action
-                    self.on_planned(target.id, outcome.name, etag, ops, changes, action)
+                    self.on_planned(target.id, outcome, etag)
                 return Status.PLANNED
             try:
                 await self.send(target, etag, outcome)
-                return Status.UPDATED
+                return self.sent_status(outcome)
             except ConflictError:
                 await self._conflict(target, outcome)
 
-    def _plan(self, target: Target, doc: dict[str, Any], etag: str, outcome: Outcome) -> None:
+    def _plan(self, target: Target, doc: dict[str, Any], etag: str, outcome: Outcome) -> bool:
+        """Plan the target's changes against ``doc``; whether there is anything to send."""
         changes = self.job.changes_for(target, secret_references=self.on_planned is not None)
+        ops = plan(doc, changes)
+        action = state_action(doc, changes) if self.kind == "flows" else None
+        return self.planned(doc, etag, outcome, ops, action)
+
+    def planned(
+        self, doc: dict[str, Any], etag: str, outcome: Outcome, ops: list[Op], action: str | None
+    ) -> bool:
+        """Keep a plan made against ``doc`` (at ``etag``) in ``outcome``, with the values it
+        replaces and the lines a person reads; whether there is anything to send."""
         outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
         outcome.etag_before = etag
-        outcome.ops = plan(doc, changes)
-        outcome.action = state_action(doc, changes) if self.kind == "flows" else None
-        outcome.changes = [describe(op, before(doc, op)) for op in outcome.ops]
-        if outcome.action is not None:
-            wanted = "enabled" if outcome.action == "enable" else "disabled"
-            outcome.changes.append(f"~ state: {short(doc.get('state'))} → {short(wanted)}")
+        if not ops and action is None and outcome.patch_unconfirmed:
+            return False  # our unconfirmed try was applied: its plan is what the run changed
+        outcome.ops, outcome.action = ops, action
+        outcome.images = before_images(doc, ops)
+        outcome.changes = [describe(op, before(doc, op)) for op in ops]
+        outcome.state_before = None
+        if action is not None:
+            state = doc.get("state")
+            outcome.state_before = state if isinstance(state, str) else None
+            wanted = "enabled" if action == "enable" else "disabled"
+            outcome.changes.append(f"~ state: {short(state)} → {short(wanted)}")
+        return bool(ops) or action is not None
+
+    def sent_status(self, outcome: Outcome) -> Status:
+        """``updated``; ``failed`` when part of the target could not be changed (the
+        outcome's note says why: an undo's irreversible changes)."""
+        return Status.FAILED if outcome.note is not None else Status.UPDATED
 
     async def _conflict(self, target: Target, outcome: Outcome) -> None:
         outcome.conflicts += 1
@@ -148,6 +176,8 @@ class TargetPath:
     async def send(self, target: Target, etag: str, outcome: Outcome) -> None:
         """PATCH the ops (if any), then the state action (if any), each with If-Match."""
         retries_before = outcome.retries
+        if self.journal is not None:
+            self.journal(target, outcome)
         try:
             if outcome.ops:
                 outcome.etag_after = await self.client.patch(
@@ -178,26 +208,29 @@ class TargetPath:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            _check_read_back(doc, status, self.job.changes_for(target), self.kind, self.options)
+            check_operation(doc, status, self.options)
+            lines = self.left_to_do(target, doc)
+            if lines:
+                raise VerifyError("the change did not stick; still to do: " + "; ".join(lines))
             return
 
+    def left_to_do(self, target: Target, doc: dict[str, Any]) -> list[str]:
+        """What a read-back still lacks of the target's changes, one line each."""
+        changes = self.job.changes_for(target)
+        checkable = [c for c in changes if kind_of(c) not in ALWAYS_SENT]  # secrets: unreadable
+        leftover = plan(doc, checkable)
+        action = state_action(doc, changes) if self.kind == "flows" else None
+        state = [f"state still {doc.get('state')}"] if action else []
+        return [describe(op, before(doc, op)) for op in leftover] + state
 
-def _check_read_back(
-    doc: dict[str, Any], status: str, changes: list[Any], kind: str, options: EngineOptions
-) -> None:
+
+def check_operation(doc: dict[str, Any], status: str, options: RunConfig) -> None:
+    """A read-back whose last operation is still running, or failed, fails verification."""
     if status in IN_PROGRESS:
         raise VerifyError(f"the update was still {status} after {options.verify_timeout_s:.0f}s")
     if status in FAILED:
         _, errors = _last_operation(doc)
         raise VerifyError(f"the service reports the update {status}: {short(errors)}")
-    checkable = [c for c in changes if kind_of(c) not in ALWAYS_SENT]  # secrets cannot be read back
-    leftover = plan(doc, checkable)
-    action = state_action(doc, changes) if kind == "flows" else None
-    if leftover or action:
-        lines = [describe(op, before(doc, op)) for op in leftover] + (
-            [f"state still {doc.get('state')}"] if action else []
-        )
-        raise VerifyError("the change did not stick; still to do: " + "; ".join(lines))
 
 
 def _last_operation(doc: dict[str, Any]) -> tuple[str, Any]:

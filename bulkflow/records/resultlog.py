@@ -59,6 +59,9 @@ class ResultRecord(TypedDict):
     etag_before: str | None
     etag_after: str | None
     ops: list[dict[str, Any]]
+    before: list[dict[str, Any]] | None  # per op, what it replaced (for undo)
+    action: str | None  # a flow state change made after the ops: enable or disable
+    state_before: str | None
     changes: list[str]
     error: ErrorInfo | None
     duration_ms: float
@@ -302,8 +305,9 @@ def read_log_state(path: Path) -> LogState | None:
         for record in scan:
             if record.get("type") == "run":
                 state.headers.append(record)
-            elif record.get("type") == "result" and "id" in record:
-                state.latest[str(record["id"])] = str(record.get("status"))
+            elif record.get("type") in ("result", "intent") and "id" in record:
+                if record["type"] == "result":
+                    state.latest[str(record["id"])] = str(record.get("status"))
                 state.orphans += not state.headers
     except OSError as exc:
         raise InputError(f"cannot read the result log: {exc.strerror}", path) from None

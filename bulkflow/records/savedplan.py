@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,22 +31,33 @@ CHECK_BATCH = 100  # ids per list request (the list endpoint's largest page)
 SHOWN_STALE = 20
 
 
+class Planned(Protocol):
+    """A target's plan as the engine hands it over (its ``Outcome``), read only."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def ops(self) -> list[dict[str, Any]]: ...
+    @property
+    def images(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def changes(self) -> list[str]: ...
+    @property
+    def action(self) -> str | None: ...
+    @property
+    def state_before(self) -> str | None: ...
+    @property
+    def note(self) -> Mapping[str, object] | None: ...
+
+
 class PlanRecorder:
     """Collects the planned targets of a dry run for the plan file."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
-    def add(
-        self,
-        target_id: str,
-        name: str | None,
-        etag: str,
-        ops: list[Any],
-        changes: list[str],
-        action: str | None = None,
-    ) -> None:
-        """Keep one target's plan (``action``: a flow state change to make after the ops).
+    def add(self, target_id: str, planned: Planned, etag: str) -> None:
+        """Keep one target's plan: its ops, what they replace, and any state action.
 
         Secrets stand in the ops as references; anything else that holds a secret value (a name
         or an etag a server echoed one into) is masked, so the plan file holds none.
@@ -53,12 +65,17 @@ class PlanRecorder:
         mask = REGISTRY.text
         entry = {
             "id": mask(target_id),
-            "name": None if name is None else mask(name),
+            "name": None if planned.name is None else mask(planned.name),
             "etag": mask(etag),
-            "ops": REGISTRY.data(ops),
-            "changes": [mask(line) for line in changes],
+            "ops": REGISTRY.data(planned.ops),
+            "before": REGISTRY.data(planned.images),
+            "changes": [mask(line) for line in planned.changes],
         }
-        self.entries.append(entry | ({"action": action} if action else {}))
+        if planned.action:
+            entry |= {"action": planned.action, "state_before": planned.state_before}
+        if planned.note is not None:  # an undo's irreversible part, said again when applied
+            entry["note"] = REGISTRY.data(dict(planned.note))
+        self.entries.append(entry)
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -69,9 +86,16 @@ def _digest(body: dict[str, Any]) -> str:
 
 
 def write_plan(
-    path: Path, job: PreparedJob, recorder: PlanRecorder, counts: dict[str, int]
+    path: Path,
+    job: PreparedJob,
+    recorder: PlanRecorder,
+    counts: dict[str, int],
+    undo_of: str | None = None,
 ) -> None:
-    """Write the plan file (mode 0600), targets sorted by id so two plans diff cleanly."""
+    """Write the plan file (mode 0600), targets sorted by id so two plans diff cleanly.
+
+    An undo's plan names the log it undoes (``undo_of``): ``apply`` plans from it, not a job.
+    """
     body: dict[str, Any] = {
         "bulkflow_plan": PLAN_FORMAT,
         "job": job.job.name,
@@ -83,6 +107,8 @@ def write_plan(
         "counts": counts,
         "targets": sorted(recorder.entries, key=lambda e: e["id"]),
     }
+    if undo_of is not None:
+        body["undo_of"] = undo_of
     body["digest"] = _digest(body)
     write_private(path, orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
 
@@ -98,6 +124,9 @@ class _Entry(BaseModel):
     ops: list[dict[str, Any]]
     changes: list[str] = []
     action: Literal["enable", "disable"] | None = None
+    before: list[dict[str, Any]] | None = None
+    state_before: str | None = None
+    note: dict[str, Any] | None = None
 
 
 class _PlanFile(BaseModel):
@@ -110,6 +139,7 @@ class _PlanFile(BaseModel):
     job_digest: str
     resource: str
     targets: list[_Entry]
+    undo_of: str | None = None
 
 
 def read_plan(path: Path) -> dict[str, Any]:

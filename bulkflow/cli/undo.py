@@ -1,0 +1,108 @@
+"""``bulkflow undo LOG``: take back what a run changed, and only that."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bulkflow import diagnostics
+from bulkflow.cli.exits import EXIT_OK
+from bulkflow.cli.options import config_for, run_flags
+from bulkflow.cli.session import run_and_report
+from bulkflow.errors import InputError
+from bulkflow.job.prepare import PreparedJob
+from bulkflow.records.resultlog import (
+    LogState,
+    check_apart,
+    check_owner,
+    check_writable,
+    default_log_path,
+    header_flag,
+    read_log_state,
+)
+from bulkflow.runconfig import recorded
+from bulkflow.runner import RunPlan
+from bulkflow.undo.history import UndoSource, read_source
+from bulkflow.undo.job import undo_job
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``undo``."""
+    undo = commands.add_parser(
+        "undo", help="take back what a run changed: every target its log records as updated"
+    )
+    undo.add_argument("undone_log", type=Path, metavar="LOG", help="the result log of the run")
+    run_flags(undo)
+    undo.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help="plan the undo and show it; send nothing",
+    )
+    undo.add_argument(
+        "--resume", action="store_true", help="continue the undo whose log --log names"
+    )
+    undo.add_argument("--out", type=Path, help="save the undo as a plan for `bulkflow apply`")
+    undo.set_defaults(handler=undo_command, detailed_exitcode=False)
+
+
+def undo_command(args: argparse.Namespace) -> int:
+    """Plan, against each target as it is now, the inverse of what LOG says the run changed,
+    and send it (or show it, with ``--dry-run``)."""
+    diagnostics.configure(args.log_level, args.log_format)
+    source = read_source(args.undone_log)
+    job = undo_job(source)
+    if args.resume and args.log is None:
+        raise InputError("--resume needs --log PATH: the log of the undo to resume")
+    for path, what in ((args.log, "undo's log"), (args.out, "plan")):
+        if path is not None:
+            check_writable(path, what)
+            check_apart(path, what, args.undone_log)
+    if args.out is not None:
+        check_apart(args.out, "plan", args.log)
+        args.dry_run = True  # a saved plan is reviewed first, then applied
+    if job.target_count == 0:
+        print(f"{args.undone_log}: the log records no changes to undo")
+        return EXIT_OK
+    earlier = read_log_state(args.log) if args.log is not None else None
+    header = earlier.last_header if args.resume and earlier else None
+    config = config_for(args, job, recorded(header))
+    args.show_plan = config.dry_run
+    # An undo goes where the run went.
+    sim = args.sim or header_flag(source.header, "sim", source.path)
+    log_path = args.log or default_log_path(job.job.name)
+    plan = RunPlan(config, log_path, args.resume, sim, None, args.force, earlier, undo=source)
+    return run_and_report(args, job, plan)
+
+
+def undo_subject(
+    undone: str, digest: object, force: bool, where: Path
+) -> tuple[PreparedJob, UndoSource]:
+    """The undo a log header or plan file names (``undo_of``), checked against ``digest``:
+    the undone log's changes must be the ones the undo was made for."""
+    source = read_source(Path(undone))
+    if source.digest != digest and not force:
+        raise InputError(
+            f"{undone} records other changes than when this undo was made; use --force to go on",
+            where,
+        )
+    return undo_job(source), source
+
+
+def retry_undo(args: argparse.Namespace, state: LogState, header: dict[str, Any]) -> int:
+    """``bulkflow retry`` of an undo's log: the failed targets' inverse, planned again."""
+    job, source = undo_subject(str(header["undo_of"]), header.get("digest"), args.force, state.path)
+    config = config_for(args, job, recorded(header))
+    log_path = args.log or args.failed_log
+    earlier = state if log_path == args.failed_log else read_log_state(log_path)
+    sim = args.sim or header_flag(header, "sim", args.failed_log)
+    check_owner(state, job.job.name, job.loaded.digest, config.dry_run, args.force, sim)
+    failed = state.failed()
+    if not failed:
+        print(f"{args.failed_log}: no failed targets to retry")
+        return EXIT_OK
+    plan = RunPlan(
+        config, log_path, False, sim, frozenset(failed), args.force, earlier, undo=source
+    )
+    return run_and_report(args, job, plan)

@@ -1,0 +1,1 @@
+"""Taking a run back: before-images at planning time, and the inverse planned from them."""
