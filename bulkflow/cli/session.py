@@ -80,7 +80,7 @@ async def _go(
         observer = PlanPrinter(bar, out) if show_plan else bar
         with _stop_on_signals(control, err):
             if plan.sim:
-                async with simulator_for(job) as (_, settings):
+                async with simulator_for(job, plan.undo) as (_, settings):
                     return await execute(job, settings, plan, observer, control)
             return await execute(job, settings_from_env(job.job.sandbox), plan, observer, control)
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from bulkflow.errors import InputError
 from bulkflow.flowservice.settings import Settings
 from bulkflow.job.changes import kind_of, spec_of
 from bulkflow.job.prepare import PreparedJob
+from bulkflow.undo.history import UndoSource, read_source
+from bulkflow.undo.inverse import Applied
+
+MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
 
 if TYPE_CHECKING:
     from bulkflow.sim import Simulator
@@ -38,8 +44,15 @@ def _shape(job: PreparedJob) -> str:
 
 
 @contextlib.asynccontextmanager
-async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Settings]]:
-    """A simulator in this process, seeded so that every target of the job exists."""
+async def simulator_for(
+    job: PreparedJob, undo: UndoSource | None = None
+) -> AsyncIterator[tuple[Simulator, Settings]]:
+    """A simulator in this process, seeded so that every target of the job exists.
+
+    For an undo of a ``--sim`` run (whose simulator ended with it), the targets are first
+    brought to where that run left them: generated as it found them (the same seed gives the
+    same documents), then the log's changes replayed.
+    """
     from bulkflow.sim import SimConfig, Simulator  # the server side, only for --sim
 
     sandbox = job.job.sandbox or "prod"
@@ -50,6 +63,8 @@ async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Sett
         shape = _shape(job)
         for target in job.targets():
             sim.store.ensure(job.job.resource, target.id, shape)
+            if undo is not None:
+                _replay(sim, undo, job.job.resource, target.id)
         settings = Settings(
             base_url=sim.base_url,
             ims_url=sim.ims_url,
@@ -60,3 +75,33 @@ async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Sett
             access_token=None,
         )
         yield sim, settings
+
+
+def _replay(sim: Simulator, undo: UndoSource, kind: str, target_id: str) -> None:
+    """Make the run's recorded changes to one generated target, oldest first."""
+    from bulkflow.sim.store import PatchRejected
+
+    sandbox = sim.config.sandbox
+    for shape in ("destination", "source"):
+        sim.store.docs(sandbox, kind)[target_id] = sim.store.build(kind, target_id, shape)
+        try:
+            for applied in _history(undo, target_id):
+                if applied.ops:
+                    sim.store.patch(sandbox, kind, target_id, applied.ops, "bulkflow")
+                if applied.action is not None and kind == "flows":
+                    state = "enabled" if applied.action == "enable" else "disabled"
+                    sim.store.set_state(sandbox, target_id, state, "bulkflow")
+        except PatchRejected:
+            continue  # the run's changes fit the other shape of flow
+        return
+
+
+def _history(undo: UndoSource, target_id: str, depth: int = 0) -> list[Applied]:
+    """Everything the logs say happened to a target, oldest first: an undo's log is replayed
+    after the log it undid (and so on, a few levels up)."""
+    earlier: list[Applied] = []
+    undone = undo.header.get("undo_of")
+    if isinstance(undone, str) and depth < MAX_UNDO_CHAIN:
+        with contextlib.suppress(InputError):
+            earlier = _history(read_source(Path(undone)), target_id, depth + 1)
+    return earlier + list(reversed(undo.history(target_id)))

@@ -176,10 +176,22 @@ class RotateCredentialsChange(_Spec):
     rotate_credentials: RotateCredentialsSpec
 
 
-class SetStateChange(_Spec):
-    """``set_state: enabled|disabled``: the flow action endpoint, only when the state differs."""
+def check_state(state: str) -> str:
+    """``enabled`` or ``disabled`` (or a template that will render to one, per target)."""
+    if state in ("enabled", "disabled") or "{{" in state or "{%" in state:
+        return state
+    raise ValueError(f"Input should be 'enabled' or 'disabled', not {state!r}")
 
-    set_state: Literal["enabled", "disabled"]
+
+class SetStateChange(_Spec):
+    """``set_state: enabled|disabled``: the flow action endpoint, only when the state differs.
+
+    A template (``"{{ state }}"``) takes the state from each target's variables.
+    """
+
+    set_state: str
+
+    _check = field_validator("set_state")(check_state)
 
 
 class PatchChange(_Spec):

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonpointer
 import orjson
 
 from bulkflow.errors import InputError
+from bulkflow.planner import Pointer
 from bulkflow.undo.inverse import Applied
 
 UNDO_SUFFIX = "-undo"
+OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
 
 
 @dataclass
@@ -62,15 +65,33 @@ class UndoSource:
 
 
 def _applied(record: dict[str, Any]) -> Applied:
-    images = record.get("before")
+    """A record as the inverse planner takes it; what an edited log garbles is irreversible."""
     ops = record.get("ops")
-    action = record.get("action")
-    return Applied(
-        ops=[op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else [],
-        images=images if isinstance(images, list) else None,
-        action=action if action in ("enable", "disable") else None,
-        state_before=record.get("state_before"),
+    ops = ops if isinstance(ops, list) and all(_is_op(op) for op in ops) else []
+    images = record.get("before")
+    fits = (
+        isinstance(images, list)
+        and len(images) == len(ops)
+        and all(isinstance(i, dict) and isinstance(i.get("path"), str) for i in images)
     )
+    action = record.get("action")
+    state = record.get("state_before")
+    return Applied(
+        ops=ops,
+        images=images if fits else None,
+        action=action if action in ("enable", "disable") else None,
+        state_before=state if isinstance(state, str) else None,
+    )
+
+
+def _is_op(op: Any) -> bool:
+    if not isinstance(op, dict) or op.get("op") not in OPS or not isinstance(op.get("path"), str):
+        return False
+    try:
+        Pointer(op["path"])
+    except jsonpointer.JsonPointerException:
+        return False
+    return bool(op["path"])
 
 
 def read_source(path: Path) -> UndoSource:

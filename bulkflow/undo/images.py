@@ -3,8 +3,8 @@
 An image is one small dict per op, aligned with the ops:
 
 - ``{"path": P, "was": V}``: ``V`` stood at ``P`` (the op replaced or removed it);
-  with ``"array": true`` it was an array element the op removed, and ``"after"`` is the
-  identity of the element it followed (``None``: it was first), so it can go back beside it;
+  with ``"array": true`` it was an array element the op removed; ``"prev"`` and ``"next"``
+  are the identities of its neighbours then (``None`` at an end), so it can go back beside them;
 - ``{"path": P, "absent": true}``: nothing stood at ``P`` (the op added an object member);
 - ``{"path": P, "inserted": true}``: the op inserted its value into an array;
 - ``{"path": P, "withheld": WHY}``: the value is never written (credentials): not undoable;
@@ -60,7 +60,9 @@ def _array_image(parent: list[Any], path: str, key: str, name: str) -> Image:
     index = int(key)
     image = _was(path, parent[index])
     if name == "remove" and "withheld" not in image:
-        image |= {"array": True, "after": identity(parent[index - 1]) if index else None}
+        after = identity(parent[index + 1]) if index + 1 < len(parent) else None
+        image |= {"array": True, "prev": identity(parent[index - 1]) if index else None}
+        image["next"] = after
     return image
 
 

@@ -4,7 +4,7 @@ Each recorded op is reverted only where the document still shows what the run le
 
 - an element the run inserted into an array (an audience, a profile attribute) is removed by
   its identity, wherever it is now; already gone is fine;
-- an element the run removed goes back after the element it followed (else at its recorded
+- an element the run removed goes back beside the neighbours it had (else at its recorded
   index, at the end if the array is shorter now), unless it is present again;
 - a value the run set or removed is put back only if the document still holds what the run
   left there; holding the old value already is fine; anything else is *drift*: someone
@@ -30,6 +30,7 @@ from bulkflow.plantext import short
 from bulkflow.undo.images import Image, find, identity
 
 ABSENT = object()
+_CONTAINER = object()  # the array or object a change was made in
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class _Drift(Exception):
     def __init__(self, path: str, wrote: Any, now: Any) -> None:
         super().__init__(path)
         self.line = f"{path}: the run left {_shown(wrote)}, now {_shown(now)}"
+        if wrote is _CONTAINER:
+            self.line = f"{path}: the run left it in place, now it is {_shown(now)}"
 
 
 def invert(doc: Doc, history: Sequence[Applied]) -> Inverse:
@@ -108,7 +111,10 @@ def _remove_inserted(doc: Doc, op: Op) -> list[Op]:
     if not isinstance(items, list):
         return []
     index = find(items, identity(op.get("value")))
-    return [] if index is None else [{"op": "remove", "path": f"{array_path}/{index}"}]
+    if index is None:
+        return []
+    # The value a remove carries is only read by people (and the plan's lines): the element.
+    return [{"op": "remove", "path": f"{array_path}/{index}", "value": items[index]}]
 
 
 def _put_back_element(doc: Doc, op: Op, image: Image) -> list[Op]:
@@ -116,14 +122,24 @@ def _put_back_element(doc: Doc, op: Op, image: Image) -> list[Op]:
     items = _at(doc, array_path)
     element = image.get("was")
     if not isinstance(items, list):
-        raise _Drift(array_path, "an array", ABSENT if items is ABSENT else items)
+        raise _Drift(array_path, _CONTAINER, items)
     if find(items, identity(element)) is not None:
         return []
-    after = image.get("after")
-    neighbour = None if after is None else find(items, after)
-    index = 0 if after is None else neighbour + 1 if neighbour is not None else int(key)
+    index = _place(items, image, int(key))
     place = "-" if index >= len(items) else str(index)
     return [{"op": "add", "path": f"{array_path}/{place}", "value": element}]
+
+
+def _place(items: list[Any], image: Image, recorded: int) -> int:
+    """Where a removed element goes back: after the element it followed, else before the one
+    it preceded, else at its recorded index."""
+    prev = None if image.get("prev") is None else find(items, image["prev"])
+    if prev is not None:
+        return prev + 1
+    following = None if image.get("next") is None else find(items, image["next"])
+    if following is not None:
+        return following
+    return 0 if image.get("prev") is None and "prev" in image else recorded
 
 
 def _revert_value(doc: Doc, path: str, wrote: Any, was: Any) -> list[Op]:
@@ -137,7 +153,7 @@ def _revert_value(doc: Doc, path: str, wrote: Any, was: Any) -> list[Op]:
     if now is ABSENT:
         parent, _ = _split(path)
         if _at(doc, parent) is ABSENT:
-            raise _Drift(parent, "an object", ABSENT)
+            raise _Drift(parent, _CONTAINER, ABSENT)
         return [{"op": "add", "path": path, "value": was}]
     return [{"op": "replace", "path": path, "value": was}]
 
@@ -185,4 +201,4 @@ def _applied(doc: Doc, ops: list[Op]) -> Doc:
 
 
 def _shown(value: Any) -> str:
-    return "nothing (absent)" if value is ABSENT else short(value)
+    return "gone (absent)" if value is ABSENT else short(value)
