@@ -13,7 +13,7 @@ import orjson
 from bulkflow.records.resultlog import read_log
 from bulkflow.sim import Faults, Simulator
 from bulkflow.sim.faults import FaultPlan
-from tests.cli.test_cli import bulkflow, sim_env
+from tests.cli.test_cli import ROOT, bulkflow, sim_env
 from tests.conftest import SimFactory, job_body, write_job
 from tests.records.test_resume import start_run, wait_for_results
 
@@ -248,10 +248,10 @@ async def test_undo_plan_saved_then_applied(sim: Simulator, tmp_path: Path) -> N
 async def test_retry_of_an_undo_log_retries_the_inverse(
     make_sim: SimFactory, tmp_path: Path
 ) -> None:
-    """Targets an undo failed (a 5xx storm) are taken back by ``retry UNDO_LOG``."""
+    """Targets an undo failed (every PATCH refused) are taken back by ``retry UNDO_LOG``."""
     sim = await make_sim()
     ids, log, before = await rolled_out(sim, tmp_path, 20)
-    set_faults(sim, Faults(error_rate=1.0))
+    set_faults(sim, Faults(echo_reject_rate=1.0))
     undo_log = tmp_path / "undo.jsonl"
     status, _, _ = await bulkflow("undo", str(log), "--log", str(undo_log), env=sim_env(sim))
     assert status == 1
@@ -259,3 +259,117 @@ async def test_retry_of_an_undo_log_retries_the_inverse(
     status, _, err = await bulkflow("retry", str(undo_log), env=sim_env(sim))
     assert status == 0, err
     assert snapshot(sim, ids) == before
+
+
+async def test_undo_of_a_rotation_is_irreversible_and_writes_no_credential(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Credentials are never recorded: undo says irreversible, puts back the rest, leaks nothing."""
+    secret = "Rotated-Pa55word-do-not-leak-8731"
+    ids = [f"conn-{n}" for n in range(5)]
+    for connection_id in ids:
+        sim.store.ensure("connections", connection_id)
+    before = {i: lasting(sim.store.get("prod", "connections", i)).get("description") for i in ids}
+    params = {"username": "u", "password": "{{ secrets.pw }}"}
+    changes = [
+        {"rotate_credentials": {"params": params}},
+        {"set": {"path": "/description", "value": "rotated 2026-11"}},
+    ]
+    body = job_body(ids, changes, resource="connections", secrets={"pw": {"env": "NEW_PW"}})
+    env = sim_env(sim) | {"NEW_PW": secret}
+    log, undo_log = tmp_path / "run.jsonl", tmp_path / "undo.jsonl"
+    status, out1, err1 = await bulkflow(
+        "run", str(write_job(tmp_path, body)), "--log", str(log), env=env
+    )
+    assert status == 0, err1
+    status, out2, err2 = await bulkflow("undo", str(log), "--log", str(undo_log), env=env)
+    assert status == 1, err2
+    records = results(undo_log)
+    assert {r["error"]["kind"] for r in records} == {"irreversible"}
+    assert all("other changes are reverted" in r["error"]["message"] for r in records)
+    for connection_id in ids:
+        doc = sim.store.get("prod", "connections", connection_id)
+        assert doc is not None
+        assert doc.get("description") == before[connection_id]
+    report = tmp_path / "report.html"
+    status, _, err3 = await bulkflow("report", str(undo_log), "--out", str(report), env=env)
+    assert status == 0, err3
+    outputs = [
+        out1,
+        err1,
+        out2,
+        err2,
+        err3,
+        log.read_text(),
+        undo_log.read_text(),
+        report.read_text(),
+    ]
+    assert not [text for text in outputs if secret in text or secret[:12] in text]
+
+
+async def test_undo_refuses_what_is_not_a_real_runs_log(sim: Simulator, tmp_path: Path) -> None:
+    """A job file, an empty file, a folder, or the undo's log named as the run's: exit 2, no request."""
+    job = write_rollout(tmp_path, seed(sim, 2))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    log = tmp_path / "run.jsonl"
+    status, _, err = await bulkflow("run", str(job), "--log", str(log), env=sim_env(sim))
+    assert status == 0, err
+    sim.stats.reset()
+    for args in ([str(job)], [str(empty)], [str(tmp_path)], [str(log), "--log", str(log)]):
+        status, out, err = await bulkflow("undo", *args, env=sim_env(sim), cwd=tmp_path)
+        assert status == 2, (args, out, err)
+        assert "Traceback" not in err
+    assert sim.stats.count() == 0
+
+
+async def test_an_edited_log_is_irreversible_not_a_crash(sim: Simulator, tmp_path: Path) -> None:
+    """Garbled ops and before-images in a hand-edited log: those targets are irreversible."""
+    _ids, log, _ = await rolled_out(sim, tmp_path, 4)
+    lines = [orjson.loads(line) for line in log.read_text().splitlines()]
+    garbage: list[Any] = [None, 7, "x", [1], {"path": 3}, {"op": "add", "path": "no-slash"}]
+    for n, record in enumerate(r for r in lines if r["type"] in ("result", "intent")):
+        record["ops" if n % 2 else "before"] = garbage[n % len(garbage)]
+    log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines))
+    status, out, err = await bulkflow(
+        "undo", str(log), "--log", str(tmp_path / "u.jsonl"), env=sim_env(sim)
+    )
+    assert status in (0, 1), out + err
+    assert "internal" not in out + err
+    assert "Traceback" not in err
+
+
+async def test_a_sim_runs_log_is_undone_and_redone_against_a_replaying_simulator(
+    tmp_path: Path,
+) -> None:
+    """``run --sim`` then ``undo``: the simulator replays the run first, so every flow is
+    really reverted; undoing that undo's log (replayed after the run's) redoes them all."""
+    log, undo_log = tmp_path / "run.jsonl", tmp_path / "undo.jsonl"
+    job = str(ROOT / "jobs" / "q4-segment-rollout.yaml")
+    status, _, err = await bulkflow("run", job, "--sim", "--log", str(log), cwd=tmp_path)
+    assert status == 0, err
+    status, out, err = await bulkflow("undo", str(log), "--log", str(undo_log), cwd=tmp_path)
+    assert status == 0, err
+    assert "embedded simulator" in out
+    assert {r["status"] for r in results(undo_log)} == {"updated"}
+    redo = tmp_path / "redo.jsonl"
+    status, _, err = await bulkflow("undo", str(undo_log), "--log", str(redo), cwd=tmp_path)
+    assert status == 0, err
+    assert {r["status"] for r in results(redo)} == {"updated"}
+    assert len(results(redo)) == len(results(log))
+
+
+async def test_undo_with_verify_reads_every_flow_back(sim: Simulator, tmp_path: Path) -> None:
+    """``undo --verify``: each reverted flow is read back with nothing left to revert."""
+    ids, log, before = await rolled_out(sim, tmp_path, 10)
+    undo_log = tmp_path / "undo.jsonl"
+    status, _, err = await bulkflow(
+        "undo", str(log), "--verify", "--log", str(undo_log), env=sim_env(sim)
+    )
+    assert status == 0, err
+    assert snapshot(sim, ids) == before
+    status, _out, err = await bulkflow(
+        "undo", str(log), "--log", str(undo_log), "--resume", env=sim_env(sim)
+    )
+    assert status == 0, err
+    assert len(results(undo_log)) == 10, "the resumed undo redid finished targets"
