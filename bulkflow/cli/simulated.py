@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 
 def _shape(job: PreparedJob) -> str:
-    """Which kind of generated flow the job's changes expect, for ``--sim``."""
+    """Which kind of generated document the job's changes expect, for ``--sim``."""
+    if job.job.resource == "targetConnections":
+        return _export_shape(job)
     kinds = {kind_of(c) for c in job.job.changes}
     if kinds & {
         "add_segment",
@@ -37,6 +39,14 @@ def _shape(job: PreparedJob) -> str:
     return "destination"
 
 
+def _export_shape(job: PreparedJob) -> str:
+    """An SFTP or dataset export when the changes name their fields, else an S3 CSV export."""
+    text = " ".join(str(spec_of(c)) for c in job.job.changes)
+    if "remotePath" in text:
+        return "sftp"
+    return "s3-dataset" if "datasetFileType" in text else "s3"
+
+
 @contextlib.asynccontextmanager
 async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Settings]]:
     """A simulator in this process, seeded so that every target of the job exists."""
@@ -45,7 +55,13 @@ async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Sett
     sandbox = job.job.sandbox or "prod"
     # A query job names no ids: give the query a few hundred generated resources to select from.
     generated = 300 if job.query is not None else 0
-    config = SimConfig(sandbox=sandbox, flows=generated, connections=generated // 10)
+    config = SimConfig(
+        sandbox=sandbox,
+        flows=generated,
+        connections=generated // 10,
+        target_connections=generated,
+        source_connections=generated // 3,
+    )
     async with Simulator(config) as sim:
         shape = _shape(job)
         for target in job.targets():

@@ -234,3 +234,20 @@ async def test_credential_rejection_rate_is_deterministic(make_sim: SimFactory) 
     first = await rejected(1)
     assert first == await rejected(1)
     assert 10 < len(first) < 80
+
+
+def test_sim_flags_set_counts_and_the_reject_fault() -> None:
+    """``bulkflow sim`` flags reach the new document counts and the credential-rejection fault."""
+    from bulkflow.cli.main import build_parser
+    from bulkflow.cli.sim import faults_from_args
+
+    args = build_parser().parse_args(
+        [
+            "sim",
+            *("--target-connections", "7", "--source-connections", "3"),
+            *("--reject-credentials-matching", "bad-pw", "--reject-credentials-rate", "0.1"),
+        ]
+    )
+    faults = faults_from_args(args)
+    assert (args.target_connections, args.source_connections) == (7, 3)
+    assert (faults.reject_credentials_matching, faults.reject_credentials_rate) == ("bad-pw", 0.1)
