@@ -33,6 +33,10 @@ IN_PROGRESS = frozenset(
     {"inprogress", "in_progress", "queued", "scheduled", "pending", "processing"}
 )
 FAILED = frozenset({"failed", "partial_failure", "partial_success", "error"})
+CREDENTIALS_REJECTED = (
+    "the service rejected the new credentials: GET /connections/{id}/test answered false; "
+    "the rotation was applied, so fix the secret and run `bulkflow retry` on this log"
+)
 
 
 #: The name the public API has always used for a run's options.
@@ -178,7 +182,11 @@ class TargetPath:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            _check_read_back(doc, status, self.job.changes_for(target), self.kind, self.options)
+            changes = self.job.changes_for(target)
+            _check_read_back(doc, status, changes, self.kind, self.options)
+            if _rotates(self.kind, changes) and not await self.client.test_connection(target.id):
+                # Credentials cannot be read back; the service's own test is the check.
+                raise VerifyError(CREDENTIALS_REJECTED)
             return
 
 
@@ -198,6 +206,11 @@ def _check_read_back(
             [f"state still {doc.get('state')}"] if action else []
         )
         raise VerifyError("the change did not stick; still to do: " + "; ".join(lines))
+
+
+def _rotates(kind: str, changes: list[Any]) -> bool:
+    """Whether the job rotates a base connection's credentials (tested by ``--verify``)."""
+    return kind == "connections" and any(kind_of(c) == "rotate_credentials" for c in changes)
 
 
 def _last_operation(doc: dict[str, Any]) -> tuple[str, Any]:
