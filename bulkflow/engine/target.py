@@ -20,6 +20,7 @@ import structlog
 from bulkflow.engine.feed import Prefetched
 from bulkflow.errors import ConflictError, InvalidResponseError, RetryableError, VerifyError
 from bulkflow.flowservice.client import FlowClient
+from bulkflow.guardrails import enforce, guardrail_warnings
 from bulkflow.job.changes import ALWAYS_SENT, kind_of
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
@@ -56,6 +57,7 @@ class Outcome:
     ops: list[Op] = field(default_factory=list)
     action: str | None = None
     changes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     patch_unconfirmed: bool = False
     note: ErrorInfo | None = None
 
@@ -131,7 +133,10 @@ class TargetPath:
         changes = self.job.changes_for(target, secret_references=self.on_planned is not None)
         outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
         outcome.etag_before = etag
-        outcome.ops = plan(doc, changes)
+        ops = plan(doc, changes)
+        outcome.warnings = guardrail_warnings(doc, ops) if self.kind == "flows" else []
+        enforce(outcome.warnings, self.options.strict)  # --strict: fails before any send
+        outcome.ops = ops
         outcome.action = state_action(doc, changes) if self.kind == "flows" else None
         outcome.changes = [describe(op, before(doc, op)) for op in outcome.ops]
         if outcome.action is not None:

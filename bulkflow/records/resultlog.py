@@ -60,6 +60,7 @@ class ResultRecord(TypedDict):
     etag_after: str | None
     ops: list[dict[str, Any]]
     changes: list[str]
+    warnings: list[str]  # Adobe guardrails the plan goes past (bulkflow.guardrails)
     error: ErrorInfo | None
     duration_ms: float
     at: str
