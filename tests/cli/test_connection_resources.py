@@ -40,7 +40,9 @@ def _without_stamps(doc: dict[str, Any]) -> dict[str, Any]:
 
 async def _s3_rollout(make_sim: SimFactory, tmp_path: Path, count: int) -> tuple[Any, Path, Path]:
     """A simulator with ``count`` S3 CSV target connections, a rival writer, and the job."""
-    sim = await make_sim(faults=Faults(rival_rate=0.3), seed=16)
+    # 0.1: six rival edits in a row on one target (past max_conflict_retries) are one in a
+    # million, about one run in 5,000 over 200 targets; 0.3 failed one run in seven.
+    sim = await make_sim(faults=Faults(rival_rate=0.1), seed=16)
     ids = _ids(count, "s3-rollout")
     for target_id in ids:
         sim.store.ensure("targetConnections", target_id, "s3")
