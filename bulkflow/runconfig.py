@@ -29,6 +29,7 @@ FLAGS = {
     "grace_s": "--grace",
     "replan": "--replan",
     "skip_stale": "--skip-stale",
+    "strict": "--strict",
 }
 #: What an earlier run's header may hand on to a retry or resume (not where a plan file was).
 INHERITED = frozenset(FLAGS) - {"replan", "skip_stale"}
@@ -50,13 +51,14 @@ class RunConfig(BaseModel):
 
     Example::
 
-        RunConfig(concurrency=32, max_conflict_retries=5, dry_run=False, verify=True)
+        RunConfig(concurrency=32, max_conflict_retries=5, dry_run=False, verify=True, strict=True)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dry_run: bool = False
     verify: bool = False
+    strict: bool = False  # a plan past an Adobe guardrail fails its target (kind guardrail)
     concurrency: Concurrency = 16
     rate_per_s: float | None = Field(None, ge=0.01, allow_inf_nan=False)  # slower seems hung
     timeout_s: TimeoutS = DEFAULT_TIMEOUT_S

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "bulkflow"
 # Lowest first: a module may import from its own layer and the ones below it.
 LAYERS = (
     ("errors", "secrets", "diagnostics", "runconfig", "_version"),
-    ("job", "planner", "plantext", "undo"),
+    ("job", "planner", "plantext", "guardrails", "undo"),
     ("flowservice",),
     ("records",),
     ("engine",),

@@ -132,6 +132,8 @@ def print_summary(
         console.print(f"Result log: {log_path}")
     if summary.failed:
         _print_failures(summary, console)
+    if summary.warned:
+        _print_warnings(summary, console)
     for step in steps or ():
         console.print(STEP_LABELS.get(step[1], "Next:"))
         console.print("  " + shlex.join(step), markup=False, highlight=False)
@@ -197,6 +199,19 @@ def _print_failures(summary: Summary, console: Console) -> None:
         console.print(f"... and {total - SHOWN_FAILURES} more in the result log.")
 
 
+def _print_warnings(summary: Summary, console: Console) -> None:
+    """Targets whose plan goes past an Adobe guardrail (``--strict`` would fail them)."""
+    count = summary.warned_count
+    console.print(
+        f"[bold yellow]Guardrail warnings on {count} target{'s' * (count != 1)}[/bold yellow]"
+    )
+    for item in summary.warned[:SHOWN_FAILURES]:
+        for warning in item["warnings"]:
+            console.print(f"  {item['id']}: {warning}", markup=False, soft_wrap=True)
+    if count > SHOWN_FAILURES:
+        console.print(f"... and {count - SHOWN_FAILURES} more in the result log.")
+
+
 class PlanPrinter:
     """Prints each target that would change, as it is planned (an engine observer)."""
 
@@ -214,6 +229,8 @@ class PlanPrinter:
         self.console.print(title, markup=False, soft_wrap=True)
         for line in record["changes"]:
             self.console.print("  " + line, markup=False, soft_wrap=True)
+        for warning in record["warnings"]:
+            self.console.print("  ! " + warning, markup=False, soft_wrap=True)
 
 
 def summary_line(counts: dict[str, int], dry_run: bool) -> str:

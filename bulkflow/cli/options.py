@@ -29,6 +29,12 @@ def run_flags(p: argparse.ArgumentParser) -> None:
         help="read each updated target back: its last operation must finish and the change show",
     )
     p.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="fail a target whose plan goes past an Adobe guardrail (250 audiences, 50 attributes)",
+    )
+    p.add_argument(
         "--no-batch-fetch",
         dest="batch_fetch",
         action="store_false",
@@ -52,6 +58,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "dry_run": getattr(args, "dry_run", None),
         "verify": args.verify,
+        "strict": args.strict,
         "concurrency": args.concurrency,
         "rate_per_s": args.rate,
         "timeout_s": args.timeout,

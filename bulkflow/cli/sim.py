@@ -17,6 +17,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
     p.add_argument("--flows", type=int, default=0, help="generated flows besides the fixtures")
     p.add_argument("--connections", type=int, default=0, help="generated connections")
+    p.add_argument("--target-connections", type=int, default=0, help="generated target connections")
+    p.add_argument("--source-connections", type=int, default=0, help="generated source connections")
     p.add_argument("--seed", type=int, default=0, help="seed for documents and faults")
     p.add_argument("--sandbox", default="prod", help="sandbox the documents live in")
     p.add_argument("--load", type=Path, action="append", default=[], help="extra documents (JSON)")
@@ -54,8 +56,14 @@ def _add_fault_flags(faults: argparse._ArgumentGroup) -> None:
         ("redirect-rate", "share of requests redirected to --redirect-to"),
         ("no-etag-rate", "share of documents served without etag and version"),
         ("garbage-rate", "share of requests answered 200 with an HTML body"),
+        ("reject-credentials-rate", "share of connections whose test fails (same ones per seed)"),
     ):
         faults.add_argument(f"--{name}", type=float, help=help_text)
+    faults.add_argument(
+        "--reject-credentials-matching",
+        metavar="VALUE",
+        help="GET /connections/{id}/test fails for a connection whose auth params hold VALUE",
+    )
     faults.add_argument("--redirect-to", help="origin redirects point at, e.g. http://127.0.0.1:9")
     faults.add_argument("--redirect-status", type=int, choices=(301, 302, 303, 307, 308))
     faults.add_argument(
@@ -90,6 +98,8 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "redirect_methods": "redirect_methods",
         "no_etag_rate": "no_etag_rate",
         "garbage_rate": "garbage_rate",
+        "reject_credentials_rate": "reject_credentials_rate",
+        "reject_credentials_matching": "reject_credentials_matching",
     }
     given = {field: getattr(args, arg) for arg, field in names.items()}
     try:
@@ -109,6 +119,8 @@ def run_sim(args: argparse.Namespace) -> int:
         port=args.port,
         flows=args.flows,
         connections=args.connections,
+        target_connections=args.target_connections,
+        source_connections=args.source_connections,
         seed=args.seed,
         sandbox=args.sandbox,
         load=tuple(args.load),

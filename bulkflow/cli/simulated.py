@@ -22,13 +22,20 @@ from bulkflow.undo.history import UndoSource, read_source
 from bulkflow.undo.inverse import Applied
 
 MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
+# The generated shapes a replayed run may have found, tried in turn until its changes apply.
+REPLAY_SHAPES = {
+    "flows": ("destination", "source"),
+    "targetConnections": ("s3", "sftp", "s3-dataset"),
+}
 
 if TYPE_CHECKING:
     from bulkflow.sim import Simulator
 
 
 def _shape(job: PreparedJob) -> str:
-    """Which kind of generated flow the job's changes expect, for ``--sim``."""
+    """Which kind of generated document the job's changes expect, for ``--sim``."""
+    if job.job.resource == "targetConnections":
+        return _export_shape(job)
     kinds = {kind_of(c) for c in job.job.changes}
     if kinds & {
         "add_segment",
@@ -41,6 +48,14 @@ def _shape(job: PreparedJob) -> str:
     if "set_mapping" in kinds or any(str(p).startswith("/scheduleParams") for p in paths):
         return "source"
     return "destination"
+
+
+def _export_shape(job: PreparedJob) -> str:
+    """An SFTP or dataset export when the changes name their fields, else an S3 CSV export."""
+    text = " ".join(str(spec_of(c)) for c in job.job.changes)
+    if "remotePath" in text:
+        return "sftp"
+    return "s3-dataset" if "datasetFileType" in text else "s3"
 
 
 @contextlib.asynccontextmanager
@@ -58,7 +73,13 @@ async def simulator_for(
     sandbox = job.job.sandbox or "prod"
     # A query job names no ids: give the query a few hundred generated resources to select from.
     generated = 300 if job.query is not None else 0
-    config = SimConfig(sandbox=sandbox, flows=generated, connections=generated // 10)
+    config = SimConfig(
+        sandbox=sandbox,
+        flows=generated,
+        connections=generated // 10,
+        target_connections=generated,
+        source_connections=generated // 3,
+    )
     async with Simulator(config) as sim:
         shape = _shape(job)
         for target in job.targets():
@@ -82,7 +103,7 @@ def _replay(sim: Simulator, undo: UndoSource, kind: str, target_id: str) -> None
     from bulkflow.sim.store import PatchRejected
 
     sandbox = sim.config.sandbox
-    for shape in ("destination", "source"):
+    for shape in REPLAY_SHAPES.get(kind, ("default",)):
         sim.store.docs(sandbox, kind)[target_id] = sim.store.build(kind, target_id, shape)
         try:
             for applied in _history(undo, target_id):
@@ -92,7 +113,7 @@ def _replay(sim: Simulator, undo: UndoSource, kind: str, target_id: str) -> None
                     state = "enabled" if applied.action == "enable" else "disabled"
                     sim.store.set_state(sandbox, target_id, state, "bulkflow")
         except PatchRejected:
-            continue  # the run's changes fit the other shape of flow
+            continue  # the run's changes fit another shape of document
         return
 
 

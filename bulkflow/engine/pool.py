@@ -70,6 +70,8 @@ class Summary:
 
     counts: Counter[str] = field(default_factory=Counter)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    warned: list[dict[str, Any]] = field(default_factory=list)  # guardrail warnings, by target
+    warned_count: int = 0
     elapsed_s: float = 0.0
     conflicts: int = 0
     retries: int = 0
@@ -83,6 +85,13 @@ class Summary:
     def total(self) -> int:
         """Targets finished."""
         return sum(self.counts.values())
+
+    def note_warnings(self, target_id: str, warnings: list[str]) -> None:
+        """Count a target whose plan goes past a guardrail (the first ones kept to show)."""
+        if warnings:
+            self.warned_count += 1
+            if len(self.warned) < KEPT_FAILURES:
+                self.warned.append({"id": target_id, "warnings": warnings})
 
     def as_record(self) -> dict[str, Any]:
         """The log's closing ``summary`` line."""
@@ -98,6 +107,7 @@ class Summary:
             "interrupted": self.interrupted,
             "unreachable": self.unreachable,
             "skipped": self.skipped,
+            "warned": self.warned_count,
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(rate, 1),
             "finished_at": utc_now(),
@@ -187,6 +197,7 @@ class Engine:
         self.summary.retries += record["retries"]
         if record["status"] in PROBLEMS and len(self.summary.failed) < KEPT_FAILURES:
             self.summary.failed.append({"id": record["id"], "error": record["error"]})
+        self.summary.note_warnings(record["id"], record["warnings"])
         if self.observer is not None:
             self.observer.target_done(record)
 
@@ -260,6 +271,7 @@ class Engine:
             "action": outcome.action,
             "state_before": outcome.state_before,
             "changes": [mask(line) for line in outcome.changes],
+            "warnings": list(outcome.warnings),
             "error": error,
             "duration_ms": round(duration_ms, 1),
             "at": utc_now(),

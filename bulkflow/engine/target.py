@@ -20,6 +20,7 @@ import structlog
 from bulkflow.engine.feed import Prefetched
 from bulkflow.errors import ConflictError, InvalidResponseError, RetryableError, VerifyError
 from bulkflow.flowservice.client import FlowClient
+from bulkflow.guardrails import enforce, guardrail_warnings
 from bulkflow.job.changes import ALWAYS_SENT, kind_of
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
@@ -34,6 +35,10 @@ IN_PROGRESS = frozenset(
     {"inprogress", "in_progress", "queued", "scheduled", "pending", "processing"}
 )
 FAILED = frozenset({"failed", "partial_failure", "partial_success", "error"})
+CREDENTIALS_REJECTED = (
+    "the service rejected the new credentials: GET /connections/{id}/test answered false; "
+    "the rotation was applied, so fix the secret and run `bulkflow retry` on this log"
+)
 
 
 #: The name the public API has always used for a run's options.
@@ -55,6 +60,7 @@ class Outcome:
     action: str | None = None
     state_before: str | None = None  # the flow's state before ``action``
     changes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     patch_unconfirmed: bool = False
     note: ErrorInfo | None = None
 
@@ -146,6 +152,8 @@ class TargetPath:
         outcome.etag_before = etag
         if not ops and action is None and outcome.patch_unconfirmed:
             return False  # our unconfirmed try was applied: its plan is what the run changed
+        outcome.warnings = guardrail_warnings(doc, ops) if self.kind == "flows" else []
+        enforce(outcome.warnings, self.options.strict)  # --strict: fails before any send
         outcome.ops, outcome.action = ops, action
         outcome.images = before_images(doc, ops)
         outcome.changes = [describe(op, before(doc, op)) for op in ops]
@@ -212,7 +220,15 @@ class TargetPath:
             lines = self.left_to_do(target, doc)
             if lines:
                 raise VerifyError("the change did not stick; still to do: " + "; ".join(lines))
+            await self.check_credentials(target)
             return
+
+    async def check_credentials(self, target: Target) -> None:
+        """After a rotation, the service's own connection test (credentials cannot be read
+        back): rejected new credentials fail verification."""
+        rotated = _rotates(self.kind, self.job.changes_for(target))
+        if rotated and not await self.client.test_connection(target.id):
+            raise VerifyError(CREDENTIALS_REJECTED)
 
     def left_to_do(self, target: Target, doc: dict[str, Any]) -> list[str]:
         """What a read-back still lacks of the target's changes, one line each."""
@@ -231,6 +247,11 @@ def check_operation(doc: dict[str, Any], status: str, options: RunConfig) -> Non
     if status in FAILED:
         _, errors = _last_operation(doc)
         raise VerifyError(f"the service reports the update {status}: {short(errors)}")
+
+
+def _rotates(kind: str, changes: list[Any]) -> bool:
+    """Whether the job rotates a base connection's credentials (tested by ``--verify``)."""
+    return kind == "connections" and any(kind_of(c) == "rotate_credentials" for c in changes)
 
 
 def _last_operation(doc: dict[str, Any]) -> tuple[str, Any]:

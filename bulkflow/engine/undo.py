@@ -52,6 +52,9 @@ class UndoPath(TargetPath):
             }
         return left
 
+    async def check_credentials(self, target: Target) -> None:
+        """Nothing to test: an undo never changes credentials."""
+
     def left_to_do(self, target: Target, doc: dict[str, Any]) -> list[str]:
         """What the read-back still holds of the run's changes (and where it drifted)."""
         inverse = invert(doc, self.source.history(target.id))

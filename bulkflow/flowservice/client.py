@@ -146,6 +146,21 @@ class FlowClient:
         response = await self._call("POST", path, {"If-Match": if_match}, target=resource_id)
         return _usable_etag(response.body) if isinstance(response.body, dict) else None
 
+    async def test_connection(self, connection_id: str) -> bool:
+        """``GET /connections/{id}/test``: whether the service accepts the connection's credentials.
+
+        Its answer is ``{"result": true|false}``; anything else is ``invalid_response``.
+        """
+        path = f"/connections/{quote(connection_id, safe='')}/test"
+        response = await self._call("GET", path, target=connection_id)
+        result = response.body.get("result") if isinstance(response.body, dict) else None
+        if not isinstance(result, bool):
+            raise InvalidResponseError(
+                f"GET {path} answered {response.status} without a true or false result",
+                response.status,
+            )
+        return result
+
     async def list_page(self, kind: str, params: list[tuple[str, str]]) -> Doc:
         """One page of ``GET /{kind}``; follow ``_links.next.href`` for the next."""
         response = await self._call("GET", f"/{kind}", params=params)

@@ -226,6 +226,18 @@ FLOW_ONLY = frozenset(
 CONNECTION_ONLY = frozenset({"rotate_credentials"})
 ALWAYS_SENT = frozenset({"rotate_credentials", "patch"})
 
+#: What a job's ``resource`` may be: the Flow Service collections bulkflow changes.
+Resource = Literal["flows", "connections", "targetConnections", "sourceConnections"]
+RESOURCES: tuple[str, ...] = get_args(Resource)
+#: The change kinds each resource takes: target and source connections hold plain settings
+#: (export format, paths), so only the generic changes fit them.
+KINDS_FOR: dict[str, frozenset[str]] = {
+    "flows": frozenset(CHANGE_KINDS) - CONNECTION_ONLY,
+    "connections": frozenset(CHANGE_KINDS) - FLOW_ONLY,
+    "targetConnections": frozenset({"set", "remove", "patch"}),
+    "sourceConnections": frozenset({"set", "remove", "patch"}),
+}
+
 
 def _kind_of(value: Any) -> str | None:
     if isinstance(value, BaseModel):

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from bulkflow.errors import InputError
-from bulkflow.job.changes import Change
+from bulkflow.job.changes import Change, Resource
 from bulkflow.job.sourcemap import DocumentError, SourceMap, parse
 from bulkflow.job.targets import (
     ID_RULE,
@@ -140,7 +140,7 @@ class Job(BaseModel):
 
     version: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=120)
-    resource: Literal["flows", "connections"]
+    resource: Resource
     sandbox: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=256)
     vars: dict[str, Scalar] = {}
     secrets: dict[str, SecretSource] = {}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from bulkflow.errors import InputError, Problem
-from bulkflow.job.changes import CONNECTION_ONLY, FLOW_ONLY, Change, kind_of, spec_of
+from bulkflow.job.changes import CHANGE_KINDS, KINDS_FOR, Change, kind_of, spec_of
 from bulkflow.job.jobfile import LoadedJob, QuerySpec, TargetsQuery, iter_targets, problems_of
 from bulkflow.job.targets import Target
 from bulkflow.job.templates import Renderer, TemplateError, has_template
@@ -102,13 +102,12 @@ def _read_secrets(
 def _check_resource(loaded: LoadedJob) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
     resource = loaded.job.resource
+    fitting = KINDS_FOR[resource]
     for index, change in enumerate(loaded.job.changes):
         kind = kind_of(change)
-        wrong = (kind in FLOW_ONLY and resource != "flows") or (
-            kind in CONNECTION_ONLY and resource != "connections"
-        )
-        if wrong:
-            message = f"changes.{index}: {kind} does not apply to resource {resource!r}"
+        if kind not in fitting:
+            listed = ", ".join(k for k in CHANGE_KINDS if k in fitting)
+            message = f"changes.{index}: {kind} does not apply to resource {resource!r} (its changes: {listed})"
             problems.append((loaded.lines.line(("changes", index)), message))
     return problems
 

@@ -63,6 +63,7 @@ class ResultRecord(TypedDict):
     action: str | None  # a flow state change made after the ops: enable or disable
     state_before: str | None
     changes: list[str]
+    warnings: list[str]  # Adobe guardrails the plan goes past (bulkflow.guardrails)
     error: ErrorInfo | None
     duration_ms: float
     at: str

@@ -63,6 +63,23 @@ KNOWN_FIELDS = {
         ]
     ),
     "connections": frozenset([*_COMMON_FIELDS, "connectionSpec", "auth"]),
+    # TargetConnectionItemDTO and SourceConnectionItemDTO (sources spec) and the destinations
+    # spec's TargetConnectionItem.
+    **dict.fromkeys(
+        ("targetConnections", "sourceConnections"),
+        frozenset(
+            [
+                *_COMMON_FIELDS,
+                "baseConnectionId",
+                "connectionSpec",
+                "data",
+                "params",
+                "providerRefId",
+                "inheritedAttributes",
+                "lastOperation",
+            ]
+        ),
+    ),
 }
 RETRY_AFTER = web.RequestKey("retry_after_s", float)
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -88,11 +105,12 @@ class FlowServiceApp:
     def build(self) -> web.Application:
         """The aiohttp application with every route."""
         app = web.Application(middlewares=[self._observe, self._gateway])
-        kinds = "{kind:flows|connections}"
+        kinds = "{kind:flows|connections|targetConnections|sourceConnections}"
         app.router.add_get(f"{BASE}/{kinds}", self.list_docs)
         app.router.add_get(f"{BASE}/{kinds}/{{id}}", self.get_doc)
         app.router.add_patch(f"{BASE}/{kinds}/{{id}}", self.patch_doc)
         app.router.add_post(f"{BASE}/flows/{{id}}/action", self.flow_action)
+        app.router.add_get(f"{BASE}/connections/{{id}}/test", self.test_connection)
         app.router.add_post("/ims/token/v3", self.tokens.token_endpoint)
         app.router.add_get("/_sim/stats", self.sim_stats)
         app.router.add_post("/_sim/reset", self.sim_reset)
@@ -230,6 +248,20 @@ class FlowServiceApp:
         state = "enabled" if op == "enable" else "disabled"
         etag = self.store.set_state(sandbox, doc_id, state, request[CLIENT])
         return errors.json_response({"id": doc_id, "etag": etag})
+
+    async def test_connection(self, request: web.Request) -> web.Response:
+        """``GET /connections/{id}/test``: ``{"result": true|false}`` (TestConnectionResponse)."""
+        doc_id, sandbox = request.match_info["id"], request[SANDBOX]
+        if self.store.get(sandbox, "connections", doc_id) is None:
+            return errors.not_found("connections", doc_id)
+        return errors.json_response({"result": self.credentials_ok(sandbox, doc_id)})
+
+    def credentials_ok(self, sandbox: str, doc_id: str) -> bool:
+        """Whether the connection's current credentials pass its test (the reject faults)."""
+        doc = self.store.get(sandbox, "connections", doc_id)
+        auth = doc.get("auth") if doc is not None else None
+        params = auth.get("params") if isinstance(auth, dict) else None
+        return not self.faults.rejects_credentials(doc_id, params)
 
     async def list_docs(self, request: web.Request) -> web.Response:
         """``GET /{kind}`` with ``property``, ``limit``, ``orderby``, ``count``, paging."""

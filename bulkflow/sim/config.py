@@ -40,6 +40,10 @@ class Faults(BaseModel):
     redirect_methods: frozenset[str] = frozenset({"GET", "PATCH"})
     no_etag_rate: float = Field(0.0, ge=0, le=1)
     garbage_rate: float = Field(0.0, ge=0, le=1)
+    # GET /connections/{id}/test answers false for a connection whose auth params hold this
+    # value, or (the same connections for the same seed and credentials) at this rate.
+    reject_credentials_matching: str | None = Field(None, min_length=1)
+    reject_credentials_rate: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _redirect_has_target(self) -> Faults:
@@ -61,6 +65,8 @@ class SimConfig(BaseModel):
     port: int = Field(0, ge=0, le=65535)
     flows: int = Field(0, ge=0)
     connections: int = Field(0, ge=0)
+    target_connections: int = Field(0, ge=0)
+    source_connections: int = Field(0, ge=0)
     seed: int = 0
     sandbox: str = "prod"
     org_id: str = DEFAULT_ORG

@@ -7,10 +7,14 @@ reproducible for a given order of requests.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from bulkflow.sim.config import Faults
 
@@ -29,6 +33,7 @@ class FaultPlan:
 
     def __init__(self, faults: Faults, seed: int) -> None:
         self.faults = faults
+        self._seed = seed
         self._streams = {
             name: random.Random(f"{seed}:{name}")
             for name in (
@@ -102,6 +107,22 @@ class FaultPlan:
         """Whether to answer 200 with a body that is not JSON."""
         rate = self.faults.garbage_rate
         return bool(rate) and self._streams["garbage"].random() < rate
+
+    def rejects_credentials(self, doc_id: str, params: Any) -> bool:
+        """Whether a connection test fails for the credentials ``params`` of ``doc_id``.
+
+        Decided from the seed, the id and the credentials themselves, not from the order of
+        requests: the same rotation is rejected however often, and whenever, it is tested.
+        """
+        values = params.values() if isinstance(params, dict) else ()
+        matching = self.faults.reject_credentials_matching
+        if matching is not None and matching in values:
+            return True
+        rate = self.faults.reject_credentials_rate
+        if not rate:
+            return False
+        digest = hashlib.sha256(orjson.dumps([self._seed, doc_id, params])).digest()
+        return int.from_bytes(digest[:8]) / 2**64 < rate
 
     def _maybe_missing(self, seconds: float) -> float | None:
         if self._streams["throttle"].random() < self.faults.retry_after_missing_rate:

@@ -135,7 +135,7 @@ def _normalise_schedule(doc: Doc) -> None:
         params["backfill"] = params["backfill"] == "true"
 
 
-def _stamp(doc: Doc, doc_id: str, rng: random.Random) -> None:
+def stamp(doc: Doc, doc_id: str, rng: random.Random) -> None:
     """Give a generated document its id, etag and a creation time within the past year."""
     etag = new_etag(rng)
     created = now_ms() - rng.randint(86_400_000, 365 * 86_400_000)
@@ -167,7 +167,7 @@ def destination_flow(template: Doc, flow_id: str, rng: random.Random) -> Doc:
     10 KB document per generated flow would make the simulator a benchmark's bottleneck.
     """
     doc = template  # a fresh copy from load_fixture, made this document
-    _stamp(doc, flow_id, rng)
+    stamp(doc, flow_id, rng)
     spec_id, spec_name = rng.choice(DESTINATION_SPECS)
     doc["name"] = f"{spec_name} export {flow_id[:8]}"
     doc["inheritedAttributes"]["targetConnections"][0]["connectionSpec"]["id"] = spec_id
@@ -189,7 +189,7 @@ def destination_flow(template: Doc, flow_id: str, rng: random.Random) -> Doc:
 def source_flow(template: Doc, flow_id: str, rng: random.Random) -> Doc:
     """A source dataflow like the BigQuery one, with its own schedule, spec and mapping."""
     doc = template  # a fresh copy from load_fixture, made this document
-    _stamp(doc, flow_id, rng)
+    stamp(doc, flow_id, rng)
     spec_id, spec_name = rng.choice(SOURCE_SPECS)
     doc["name"] = f"{spec_name} ingestion {flow_id[:8]}"
     source = doc["inheritedAttributes"]["sourceConnections"][0]
@@ -207,7 +207,7 @@ def source_flow(template: Doc, flow_id: str, rng: random.Random) -> Doc:
 def connection(template: Doc, connection_id: str, rng: random.Random) -> Doc:
     """A Salesforce-like base connection with its own account name."""
     doc = template  # a fresh copy from load_fixture, made this document
-    _stamp(doc, connection_id, rng)
+    stamp(doc, connection_id, rng)
     account = f"account-{rng.getrandbits(24):06x}"
     doc["name"] = f"Salesforce {account}"
     doc["auth"]["params"] = {

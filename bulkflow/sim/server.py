@@ -15,7 +15,7 @@ from aiohttp import web
 from bulkflow.sim.app import BASE, FlowServiceApp
 from bulkflow.sim.config import SimConfig
 from bulkflow.sim.stats import Stats
-from bulkflow.sim.store import Store
+from bulkflow.sim.store import KINDS, Store
 
 HOST = "127.0.0.1"
 FREEZE_EVERY_S = 2.0
@@ -99,10 +99,12 @@ async def serve(config: SimConfig, announce: bool = True) -> None:
     started = time.perf_counter()
     sim = await Simulator(config).start()
     if announce:
-        counts = {k: len(sim.store.docs(config.sandbox, k)) for k in ("flows", "connections")}
+        counts = {k: len(sim.store.docs(config.sandbox, k)) for k in KINDS}
         print(
             f"bulkflow simulator on {sim.root_url} (sandbox {config.sandbox}: "
-            f"{counts['flows']} flows, {counts['connections']} connections; "
+            f"{counts['flows']} flows, {counts['connections']} connections, "
+            f"{counts['targetConnections']} target and {counts['sourceConnections']} source "
+            "connections; "
             f"ready in {time.perf_counter() - started:.2f}s)\n"
             f"  AEP_BASE_URL={sim.base_url}\n  AEP_IMS_URL={sim.ims_url}",
             flush=True,

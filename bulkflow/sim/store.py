@@ -1,4 +1,5 @@
-"""The simulator's documents: sandbox-scoped flows and connections, etags, atomic JSON Patch."""
+"""The simulator's documents: sandbox-scoped flows and connections (base, target, source), etags,
+atomic JSON Patch."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from bulkflow.sim import generate
+from bulkflow.sim import exports, generate
 from bulkflow.sim.config import SimConfig
 
 Doc = dict[str, Any]
-KINDS = ("flows", "connections")
+KINDS = ("flows", "connections", "targetConnections", "sourceConnections")
 SUPPORTED_OPS = ("add", "replace", "remove")
 RECENT_ON_DEMAND = 4096
 READ_ONLY_PATHS = ("/id", "/etag", "/version", "/createdAt", "/createdBy")
@@ -106,6 +107,9 @@ class Store:
         self.put("flows", generate.load_fixture("flow-destination-batch.json"))
         self.put("flows", generate.load_fixture("flow-source-bigquery.json"))
         self.put("connections", generate.load_fixture("connection-salesforce.json"))
+        for name in ("target-connection-s3.json", "target-connection-sftp.json"):
+            self.put("targetConnections", generate.load_fixture(name))
+        self.put("sourceConnections", generate.load_fixture("source-connection-gcs.json"))
         rng = random.Random(f"{self.config.seed}:documents")
         for _ in range(self.config.flows):
             self.ensure(
@@ -113,8 +117,20 @@ class Store:
             )
         for _ in range(self.config.connections):
             self.ensure("connections", generate.rng_uuid(rng))
+        self._seed_exports()
         for path in self.config.load:
             self.load_file(path)
+
+    def _seed_exports(self) -> None:
+        """Generated target connections (mixed shapes and file types) and source connections."""
+        rng = random.Random(f"{self.config.seed}:exports")
+        for _ in range(self.config.target_connections):
+            doc = self.ensure(
+                "targetConnections", generate.rng_uuid(rng), exports.seeded_shape(rng)
+            )
+            exports.vary_file_type(doc, rng)
+        for _ in range(self.config.source_connections):
+            self.ensure("sourceConnections", generate.rng_uuid(rng))
 
     def ensure(self, kind: str, doc_id: str, shape: str = "destination") -> Doc:
         """The document ``doc_id``, generated in ``shape`` if it does not exist yet."""
@@ -126,9 +142,15 @@ class Store:
         return doc
 
     def build(self, kind: str, doc_id: str, shape: str = "destination") -> Doc:
-        """A generated document for ``doc_id``, the same every time for the same seed."""
+        """A generated document for ``doc_id``, the same every time for the same seed.
+
+        ``shape``: ``destination`` or ``source`` for flows; ``s3`` (also what any other shape
+        means), ``sftp`` or ``s3-dataset`` for target connections.
+        """
         rng = random.Random(f"{self.config.seed}:{kind}:{doc_id}")
-        if kind == "connections":
+        if kind in ("targetConnections", "sourceConnections"):
+            doc = _export_doc(kind, doc_id, shape, rng)
+        elif kind == "connections":
             doc = generate.connection(
                 generate.load_fixture("connection-salesforce.json"), doc_id, rng
             )
@@ -145,7 +167,8 @@ class Store:
         return generate.normalise(doc, kind, sandbox, self.config.org_id, created, copy=False)
 
     def load_file(self, path: Path) -> None:
-        """Add documents from a JSON file: a list, or ``{"flows": [...], "connections": [...]}``."""
+        """Add documents from a JSON file: a list of flows, or ``{"flows": [...], KIND: [...]}``
+        for any of :data:`KINDS`."""
         data = json.loads(Path(path).read_text())
         if isinstance(data, list):
             data = {"flows": data}
@@ -213,6 +236,13 @@ class Store:
             self._finishing[(sandbox, kind, doc["id"])] = time.monotonic() + delay
         self.docs(sandbox, kind)[doc["id"]] = doc
         return etag
+
+
+def _export_doc(kind: str, doc_id: str, shape: str, rng: random.Random) -> Doc:
+    template = generate.load_fixture(exports.fixture_for(kind, shape))
+    if kind == "sourceConnections":
+        return exports.source_connection(template, doc_id, rng)
+    return exports.target_connection(template, doc_id, shape, rng)
 
 
 def normalise_ops(ops: Any) -> list[Doc]:
