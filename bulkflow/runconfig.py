@@ -30,6 +30,7 @@ FLAGS = {
     "replan": "--replan",
     "skip_stale": "--skip-stale",
     "strict": "--strict",
+    "continue_on_failure": "--continue-on-failure",
 }
 #: What an earlier run's header may hand on to a retry or resume (not where a plan file was).
 INHERITED = frozenset(FLAGS) - {"replan", "skip_stale"}
@@ -59,6 +60,7 @@ class RunConfig(BaseModel):
     dry_run: bool = False
     verify: bool = False
     strict: bool = False  # a plan past an Adobe guardrail fails its target (kind guardrail)
+    continue_on_failure: bool = False  # sandboxes after one where a target failed still run
     concurrency: Concurrency = 16
     rate_per_s: float | None = Field(None, ge=0.01, allow_inf_nan=False)  # slower seems hung
     timeout_s: TimeoutS = DEFAULT_TIMEOUT_S

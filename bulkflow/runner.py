@@ -29,10 +29,11 @@ from bulkflow.flowservice.query import run_query
 from bulkflow.flowservice.retry import RetryPolicy
 from bulkflow.flowservice.settings import Settings, check_transport
 from bulkflow.job.prepare import PreparedJob
-from bulkflow.job.targets import Target
+from bulkflow.job.targets import Key, Target
 from bulkflow.records.resultlog import (
     LogState,
     ResultLog,
+    Status,
     check_owner,
     discard_if_empty,
     read_log_state,
@@ -58,10 +59,10 @@ class RunPlan:
     log_path: Path
     resume: bool = False
     sim: bool = False
-    only: frozenset[str] | None = None
+    only: frozenset[Key] | None = None
     force: bool = False
     earlier: LogState | None = None
-    saved: dict[str, dict[str, Any]] | None = None  # a reviewed plan's targets, by id (apply)
+    saved: dict[Key, dict[str, Any]] | None = None  # a reviewed plan's targets (apply)
     undo: UndoSource | None = None  # the log whose changes this run takes back (undo)
 
 
@@ -85,8 +86,17 @@ class RunControl:
             self.engine.request_stop(now=self.stop_requests > 1)
 
 
-def _pending(job: PreparedJob, skip: set[str], only: frozenset[str] | None) -> Iterator[Target]:
-    return (t for t in job.targets() if t.id not in skip and (only is None or t.id in only))
+def _pending(
+    job: PreparedJob, skip: set[Key], only: frozenset[Key] | None, sandbox: str | None
+) -> Iterator[Target]:
+    """The targets of one sandbox (None: all) not done yet and, for a retry, chosen."""
+    return (
+        t
+        for t in job.targets()
+        if (sandbox is None or t.sandbox == sandbox)
+        and t.key not in skip
+        and (only is None or t.key in only)
+    )
 
 
 def header(job: PreparedJob, plan: RunPlan, settings: Settings) -> dict[str, Any]:
@@ -102,6 +112,7 @@ def header(job: PreparedJob, plan: RunPlan, settings: Settings) -> dict[str, Any
         "digest": job.loaded.digest,
         "resource": job.job.resource,
         "sandbox": job.job.sandbox or settings.sandbox,
+        "sandboxes": job.sandbox_order,
         "dry_run": config.dry_run,
         "resume": plan.resume,
         "sim": plan.sim,
@@ -160,29 +171,81 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
     connector = aiohttp.TCPConnector(limit=config.concurrency, limit_per_host=config.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = await open_client(session, settings, job, config, ctx.control.pacer)
-        resolved = await resolve_query(job, client, plan, ctx.earlier)
+        resolved = await resolve_query(job, _legs(job, client), plan, ctx.earlier)
+        legs = _legs(job, client)
         if plan.saved is not None:  # with --replan, the changed targets are planned afresh
-            tolerate = config.skip_stale or config.replan
-            await check_plan_etags(client, job, plan.saved, tolerate, config.plan_file)
+            await _check_saved(job, legs, plan)
         skip = ctx.earlier.done() if plan.resume and ctx.earlier is not None else set()
         started = header(job, plan, settings) | {
             "skipped": len(skip),
             "torn_lines_closed": ctx.sink.close_torn_line(),
         }
         if resolved is not None:
-            started["resolved_targets"] = [REGISTRY.text(target_id) for target_id in resolved]
+            started["resolved_targets"] = _recorded(resolved)
         ctx.sink.write(started)
         shown = {k: v for k, v in started.items() if k not in ("type", "resolved_targets")}
         log.info("run.started", **shown)
-        control = ctx.control
+        summary = Summary()
+        try:
+            await _run_legs(job, plan, ctx, legs, skip, summary)
+        finally:
+            _finish(summary, ctx.control, ctx.sink, len(skip))
+        return summary
+
+
+def _legs(job: PreparedJob, client: FlowClient) -> list[tuple[str | None, FlowClient]]:
+    """One client per sandbox a job runs in, in order (sandbox None: the job's only one)."""
+    if job.sandbox_order is None:
+        return [(None, client)]
+    return [(sandbox, client.in_sandbox(sandbox)) for sandbox in job.sandbox_order]
+
+
+async def _run_legs(
+    job: PreparedJob,
+    plan: RunPlan,
+    ctx: _Context,
+    legs: list[tuple[str | None, FlowClient]],
+    skip: set[Key],
+    summary: Summary,
+) -> None:
+    """Each sandbox in turn; one where a target failed stops the ones after it (unless
+    ``continue_on_failure``), as does a stop request or an unreachable service."""
+    control = ctx.control
+    for number, (sandbox, client) in enumerate(legs):
         strategy = _strategy(job, client, plan, control, ctx.sink)
-        engine = control.engine = Engine(job, client, ctx.sink, config, ctx.observer, strategy)
+        engine = Engine(job, client, ctx.sink, plan.config, ctx.observer, strategy)
+        control.engine = engine
         if control.stop_requests:
             engine.request_stop()
         try:
-            return await engine.run(_pending(job, skip, plan.only))
+            await engine.run(_pending(job, skip, plan.only, sandbox))
         finally:
-            _finish(engine, control, ctx.sink, len(skip))
+            summary.add(engine.summary, sandbox)
+        if engine.summary.interrupted or engine.summary.unreachable is not None:
+            return
+        rest = [name for name, _ in legs[number + 1 :] if name is not None]
+        if (
+            rest
+            and engine.summary.counts.get(Status.FAILED)
+            and not plan.config.continue_on_failure
+        ):
+            summary.halted_sandboxes = rest
+            log.warning("run.sandboxes_halted", failed_in=sandbox, halted=rest)
+            return
+
+
+async def _check_saved(
+    job: PreparedJob, legs: list[tuple[str | None, FlowClient]], plan: RunPlan
+) -> None:
+    """Compare a saved plan's etags with the service's, sandbox by sandbox, before any PATCH."""
+    assert plan.saved is not None
+    config = plan.config
+    tolerate = config.skip_stale or config.replan
+    for sandbox, client in legs:
+        planned = {i: entry for (s, i), entry in plan.saved.items() if s == sandbox}
+        await check_plan_etags(client, job, planned, tolerate, config.plan_file)
+        for target_id, entry in planned.items():
+            plan.saved[(sandbox, target_id)] = entry
 
 
 def _strategy(
@@ -227,20 +290,24 @@ async def open_client(
     )
 
 
-def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) -> None:
+def _finish(summary: Summary, control: RunControl, sink: ResultLog, skipped: int) -> None:
     """Write the closing summary line, also when the run was interrupted."""
-    engine.summary.throttled = control.pacer.adaptive.throttled
-    engine.summary.lowest_concurrency = control.pacer.adaptive.lowest
-    engine.summary.skipped = skipped
-    final = engine.summary.as_record()
+    summary.throttled = control.pacer.adaptive.throttled
+    summary.lowest_concurrency = control.pacer.adaptive.lowest
+    summary.skipped = skipped
+    final = summary.as_record()
     sink.write(final)
     log.info("run.summary", **{k: v for k, v in final.items() if k != "type"})
 
 
 async def resolve_query(
-    job: PreparedJob, client: FlowClient, plan: RunPlan, earlier: LogState | None = None
-) -> list[str] | None:
-    """For a query job, the ids to work on: asked of the service, or taken from the log.
+    job: PreparedJob,
+    legs: list[tuple[str | None, FlowClient]],
+    plan: RunPlan,
+    earlier: LogState | None = None,
+) -> list[Key] | None:
+    """For a query job, the targets to work on: asked of the service (in each sandbox), or
+    taken from the log.
 
     A resume (or retry, or apply) keeps to the set the first run resolved, even if the query
     would now answer differently.
@@ -248,18 +315,38 @@ async def resolve_query(
     query = job.query
     if query is None:
         return None
-    header = earlier.header if earlier is not None else None
-    recorded = header.get("resolved_targets") if header is not None else None
+    recorded = _recorded_keys(earlier.header if earlier is not None else None)
     if plan.only is not None:
         # A retry keeps to what the query selected then, whatever else the log names.
-        chosen = plan.only & set(map(str, recorded)) if isinstance(recorded, list) else plan.only
-        ids = sorted(chosen)
-    elif plan.resume and isinstance(recorded, list):
-        ids = [str(target_id) for target_id in recorded]
+        keys = sorted(plan.only & set(recorded) if recorded is not None else plan.only)
+    elif plan.resume and recorded is not None:
+        keys = recorded
     else:
-        selected = await run_query(client, job.job.resource, query.property, query.limit)
-        ids = [item.id for item in selected]
-    from_log = plan.only is None and plan.resume and isinstance(recorded, list)
-    log.info("run.targets_resolved", targets=len(ids), from_log=from_log)
-    job.use_targets([Target(target_id, {}, "query", None) for target_id in ids])
-    return ids
+        keys = []
+        for sandbox, client in legs:
+            selected = await run_query(client, job.job.resource, query.property, query.limit)
+            keys += [(sandbox, item.id) for item in selected]
+    from_log = plan.only is None and plan.resume and recorded is not None
+    log.info("run.targets_resolved", targets=len(keys), from_log=from_log)
+    job.use_targets([Target(i, {}, "query", None, sandbox) for sandbox, i in keys])
+    return keys
+
+
+def _recorded(keys: list[Key]) -> list[Any]:
+    """Resolved targets as the header holds them: ids, or [sandbox, id] over several."""
+    return [
+        REGISTRY.text(i) if sandbox is None else [sandbox, REGISTRY.text(i)] for sandbox, i in keys
+    ]
+
+
+def _recorded_keys(header: dict[str, Any] | None) -> list[Key] | None:
+    recorded = header.get("resolved_targets") if header is not None else None
+    if not isinstance(recorded, list):
+        return None
+    keys: list[Key] = []
+    for item in recorded:
+        if isinstance(item, list) and len(item) == 2:
+            keys.append((str(item[0]), str(item[1])))
+        else:
+            keys.append((None, str(item)))
+    return keys

@@ -48,7 +48,7 @@ def apply_command(args: argparse.Namespace) -> int:
         job, undone = undo_subject(saved["undo_of"], saved["job_digest"], args.force, args.plan)
     else:
         job = _plan_job(saved, args)
-    entries = {str(entry["id"]): entry for entry in saved["targets"]}
+    entries = {(entry.get("sandbox"), str(entry["id"])): entry for entry in saved["targets"]}
     if not entries:
         print(f"{args.plan}: the plan has no changes; nothing to apply")
         return EXIT_OK

@@ -35,6 +35,12 @@ def run_flags(p: argparse.ArgumentParser) -> None:
         help="fail a target whose plan goes past an Adobe guardrail (250 audiences, 50 attributes)",
     )
     p.add_argument(
+        "--continue-on-failure",
+        action="store_true",
+        default=None,
+        help="over several sandboxes: go on to the next even when a target failed in one",
+    )
+    p.add_argument(
         "--no-batch-fetch",
         dest="batch_fetch",
         action="store_false",
@@ -59,6 +65,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "dry_run": getattr(args, "dry_run", None),
         "verify": args.verify,
         "strict": args.strict,
+        "continue_on_failure": args.continue_on_failure,
         "concurrency": args.concurrency,
         "rate_per_s": args.rate,
         "timeout_s": args.timeout,

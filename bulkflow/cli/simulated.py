@@ -18,6 +18,7 @@ from bulkflow.errors import InputError
 from bulkflow.flowservice.settings import Settings
 from bulkflow.job.changes import kind_of, spec_of
 from bulkflow.job.prepare import PreparedJob
+from bulkflow.job.targets import Key
 from bulkflow.undo.history import UndoSource, read_source
 from bulkflow.undo.inverse import Applied
 
@@ -83,9 +84,13 @@ async def simulator_for(
     async with Simulator(config) as sim:
         shape = _shape(job)
         for target in job.targets():
-            sim.store.ensure(job.job.resource, target.id, shape)
+            if target.sandbox is not None:  # a targets CSV's other sandboxes exist there
+                docs = sim.store.docs(target.sandbox, job.job.resource)
+                docs.setdefault(target.id, sim.store.build(job.job.resource, target.id, shape))
+            else:
+                sim.store.ensure(job.job.resource, target.id, shape)
             if undo is not None:
-                _replay(sim, undo, job.job.resource, target.id)
+                _replay(sim, undo, job.job.resource, target.key)
         settings = Settings(
             base_url=sim.base_url,
             ims_url=sim.ims_url,
@@ -98,15 +103,15 @@ async def simulator_for(
         yield sim, settings
 
 
-def _replay(sim: Simulator, undo: UndoSource, kind: str, target_id: str) -> None:
+def _replay(sim: Simulator, undo: UndoSource, kind: str, key: Key) -> None:
     """Make the run's recorded changes to one generated target, oldest first."""
     from bulkflow.sim.store import PatchRejected
 
-    sandbox = sim.config.sandbox
+    sandbox, target_id = key[0] or sim.config.sandbox, key[1]
     for shape in REPLAY_SHAPES.get(kind, ("default",)):
         sim.store.docs(sandbox, kind)[target_id] = sim.store.build(kind, target_id, shape)
         try:
-            for applied in _history(undo, target_id):
+            for applied in _history(undo, key):
                 if applied.ops:
                     sim.store.patch(sandbox, kind, target_id, applied.ops, "bulkflow")
                 if applied.action is not None and kind == "flows":
@@ -117,12 +122,12 @@ def _replay(sim: Simulator, undo: UndoSource, kind: str, target_id: str) -> None
         return
 
 
-def _history(undo: UndoSource, target_id: str, depth: int = 0) -> list[Applied]:
+def _history(undo: UndoSource, key: Key, depth: int = 0) -> list[Applied]:
     """Everything the logs say happened to a target, oldest first: an undo's log is replayed
     after the log it undid (and so on, a few levels up)."""
     earlier: list[Applied] = []
     undone = undo.header.get("undo_of")
     if isinstance(undone, str) and depth < MAX_UNDO_CHAIN:
         with contextlib.suppress(InputError):
-            earlier = _history(read_source(Path(undone)), target_id, depth + 1)
-    return earlier + list(reversed(undo.history(target_id)))
+            earlier = _history(read_source(Path(undone)), key, depth + 1)
+    return earlier + list(reversed(undo.history(key)))

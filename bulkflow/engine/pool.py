@@ -11,10 +11,8 @@ number of targets and at most ``concurrency`` requests are in flight. Layers per
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 import structlog
@@ -22,13 +20,14 @@ import structlog
 from bulkflow.diagnostics import debug_enabled
 from bulkflow.engine.feed import BatchFeed, DirectFeed, Prefetched
 from bulkflow.engine.journal import recorded_images
+from bulkflow.engine.summary import KEPT_FAILURES
+from bulkflow.engine.summary import Summary as Summary  # where callers have always found it
 from bulkflow.engine.target import Outcome, TargetPath, current
 from bulkflow.errors import TargetError, UnreachableError
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
 from bulkflow.records.resultlog import (
-    STATUSES,
     ErrorInfo,
     ResultRecord,
     ResultSink,
@@ -39,7 +38,6 @@ from bulkflow.runconfig import RunConfig
 
 log = structlog.get_logger("bulkflow.engine.pool")
 PROBLEMS = frozenset({Status.FAILED, Status.STALE})
-KEPT_FAILURES = 1000  # for the summary; the result log has every one
 # Targets in a row that could not connect at all before the run stops: one could be a blip,
 # three mean every target after them would fail the same way.
 UNREACHABLE_STREAK = 3
@@ -62,56 +60,6 @@ class Observer(Protocol):
 
     def target_done(self, record: ResultRecord) -> None:
         """One target finished with ``record``."""
-
-
-@dataclass
-class Summary:
-    """Counts per status and timing of a run."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    warned: list[dict[str, Any]] = field(default_factory=list)  # guardrail warnings, by target
-    warned_count: int = 0
-    elapsed_s: float = 0.0
-    conflicts: int = 0
-    retries: int = 0
-    throttled: int = 0
-    lowest_concurrency: int | None = None
-    interrupted: bool = False
-    unreachable: str | None = None
-    skipped: int = 0  # done in an earlier run of the log (--resume)
-
-    @property
-    def total(self) -> int:
-        """Targets finished."""
-        return sum(self.counts.values())
-
-    def note_warnings(self, target_id: str, warnings: list[str]) -> None:
-        """Count a target whose plan goes past a guardrail (the first ones kept to show)."""
-        if warnings:
-            self.warned_count += 1
-            if len(self.warned) < KEPT_FAILURES:
-                self.warned.append({"id": target_id, "warnings": warnings})
-
-    def as_record(self) -> dict[str, Any]:
-        """The log's closing ``summary`` line."""
-        rate = self.total / self.elapsed_s if self.elapsed_s else 0.0
-        return {
-            "type": "summary",
-            "counts": {s.value: self.counts.get(s, 0) for s in STATUSES},
-            "total": self.total,
-            "conflicts": self.conflicts,
-            "retries": self.retries,
-            "throttled": self.throttled,
-            "lowest_concurrency": self.lowest_concurrency,
-            "interrupted": self.interrupted,
-            "unreachable": self.unreachable,
-            "skipped": self.skipped,
-            "warned": self.warned_count,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "rate_per_s": round(rate, 1),
-            "finished_at": utc_now(),
-        }
 
 
 class Engine:
@@ -259,6 +207,7 @@ class Engine:
             "type": "result",
             "id": mask(target.id),
             "resource": self.kind,
+            "sandbox": target.sandbox or self.client.sandbox,
             "name": _masked(mask, outcome.name),
             "status": status,
             "attempts": outcome.attempts,

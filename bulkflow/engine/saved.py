@@ -16,7 +16,7 @@ import structlog
 from bulkflow.engine.feed import Prefetched
 from bulkflow.engine.target import Outcome, TargetPath
 from bulkflow.errors import ConflictError
-from bulkflow.job.targets import Target
+from bulkflow.job.targets import Key, Target
 from bulkflow.records.resultlog import Status
 from bulkflow.secrets import resolve_references
 
@@ -28,7 +28,7 @@ class SavedPlanApply:
 
     wants_documents = False  # the plan holds what to send; a listed document would go unused
 
-    def __init__(self, entries: dict[str, dict[str, Any]], path: TargetPath) -> None:
+    def __init__(self, entries: dict[Key, dict[str, Any]], path: TargetPath) -> None:
         self.entries = entries
         self.path = path
         self.options = path.options
@@ -37,7 +37,7 @@ class SavedPlanApply:
         self, target: Target, outcome: Outcome, prefetched: Prefetched | None
     ) -> Status:
         """The target's final status; raises :class:`TargetError` when it fails."""
-        entry = self.entries.get(target.id)
+        entry = self.entries.get(target.key)
         if entry is None:  # not in the plan: nothing was reviewed, so plan it as usual
             return await self.path.attempts(target, outcome, prefetched)
         outcome.name, outcome.etag_before = entry.get("name"), entry["etag"]

@@ -76,7 +76,7 @@ def count_retry(_: RetryableError, __: float) -> None:
 
 
 #: Told about each target a dry run would change (``plan --out``): its id, plan and etag.
-OnPlanned = Callable[[str, Outcome, str], None]
+OnPlanned = Callable[[Target, Outcome, str], None]
 #: Told about each target just before its first request that changes anything (the log's
 #: ``intent`` record: after a crash, ``undo`` knows what may have been applied).
 Journal = Callable[[Target, Outcome], None]
@@ -128,7 +128,7 @@ class TargetPath:
                 return Status.UPDATED if outcome.patch_unconfirmed else Status.UNCHANGED
             if self.options.dry_run:
                 if self.on_planned is not None:
-                    self.on_planned(target.id, outcome, etag)
+                    self.on_planned(target, outcome, etag)
                 return Status.PLANNED
             try:
                 await self.send(target, etag, outcome)

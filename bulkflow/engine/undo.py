@@ -36,7 +36,7 @@ class UndoPath(TargetPath):
         self.source = source
 
     def _plan(self, target: Target, doc: dict[str, Any], etag: str, outcome: Outcome) -> bool:
-        inverse = invert(doc, self.source.history(target.id))
+        inverse = invert(doc, self.source.history(target.key))
         outcome.note = None
         if inverse.drifts:
             raise DriftedError(_drifted(inverse))
@@ -57,7 +57,7 @@ class UndoPath(TargetPath):
 
     def left_to_do(self, target: Target, doc: dict[str, Any]) -> list[str]:
         """What the read-back still holds of the run's changes (and where it drifted)."""
-        inverse = invert(doc, self.source.history(target.id))
+        inverse = invert(doc, self.source.history(target.key))
         state = [f"state still {doc.get('state')}"] if inverse.action else []
         return [describe(op, before(doc, op)) for op in inverse.ops] + state + inverse.drifts
 

@@ -15,6 +15,7 @@ served as ``If-Match``; a listed document without one is left for a single GET t
 from __future__ import annotations
 
 import contextlib
+import copy
 import ssl
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -93,11 +94,19 @@ class FlowClient:
             "x-sandbox-name": sandbox,
             "Accept": "application/json",
         }
+        self.sandbox = sandbox
         self._tokens = tokens
         self._policy = policy or RetryPolicy()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._on_retry = on_retry
         self._pacer = pacer
+
+    def in_sandbox(self, sandbox: str) -> FlowClient:
+        """The same client (session, token, pacing, retries) for another sandbox."""
+        other = copy.copy(self)
+        other.sandbox = sandbox
+        other._static_headers = self._static_headers | {"x-sandbox-name": sandbox}
+        return other
 
     async def get(self, kind: str, resource_id: str) -> tuple[Doc, str]:
         """The document and its etag (``GET /{kind}/{id}`` answers ``{"items": [doc]}``)."""

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    model_validator,
 )
 
 from bulkflow.errors import InputError
@@ -133,6 +134,9 @@ Targets = Annotated[
 ]
 
 
+SandboxName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=256)]
+
+
 class Job(BaseModel):
     """A whole job file."""
 
@@ -141,12 +145,30 @@ class Job(BaseModel):
     version: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=120)
     resource: Resource
-    sandbox: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=256)
+    sandbox: SandboxName | None = None
+    #: Run the job in each of these sandboxes in turn (query targets: ids differ per sandbox).
+    sandboxes: list[SandboxName] | None = Field(None, min_length=1)
     vars: dict[str, Scalar] = {}
     secrets: dict[str, SecretSource] = {}
     targets: Targets
     changes: list[Change] = Field(min_length=1)
     options: Options = Options()
+
+    @model_validator(mode="after")
+    def _one_way_to_name_sandboxes(self) -> Job:
+        if self.sandboxes is None:
+            return self
+        if self.sandbox is not None:
+            raise ValueError("give either sandbox or sandboxes, not both")
+        twice = sorted({s for s in self.sandboxes if self.sandboxes.count(s) > 1})
+        if twice:
+            raise ValueError(f"sandboxes names {', '.join(twice)} more than once")
+        if not isinstance(self.targets, TargetsQuery):
+            raise ValueError(
+                "sandboxes needs query targets: ids differ per sandbox (or list the ids in a "
+                "targets CSV with a sandbox column)"
+            )
+        return self
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pydantic import SecretStr, TypeAdapter, ValidationError
 from bulkflow.errors import InputError, Problem
 from bulkflow.job.changes import CHANGE_KINDS, KINDS_FOR, Change, kind_of, spec_of
 from bulkflow.job.jobfile import LoadedJob, QuerySpec, TargetsQuery, iter_targets, problems_of
-from bulkflow.job.targets import Target
+from bulkflow.job.targets import Key, Target
 from bulkflow.job.templates import Renderer, TemplateError, has_template
 from bulkflow.secrets import REGISTRY, Redactor, secret_reference
 
@@ -35,6 +35,8 @@ class PreparedJob:
         self._renderer = Renderer()
         self._templated = has_template(loaded.raw["changes"])
         self._resolved: list[Target] | None = None
+        #: The sandboxes a job over several runs in, in order (None: one sandbox).
+        self.sandbox_order: list[str] | None = loaded.job.sandboxes
 
     @property
     def query(self) -> QuerySpec | None:
@@ -46,6 +48,9 @@ class PreparedJob:
         """The targets a query resolved to (or that a log recorded for it)."""
         self._resolved = list(targets)
         self.target_count = len(self._resolved)
+        named = [t.sandbox for t in self._resolved if t.sandbox is not None]
+        if named:
+            self.sandbox_order = list(dict.fromkeys(named))
 
     def targets(self) -> Iterator[Target]:
         """Stream the targets in file order (the file is read again, not kept in memory)."""
@@ -143,15 +148,19 @@ def _check_targets(prepared: PreparedJob) -> int:
     duplicate was first listed is found by a second pass, only when there is one.
     """
     problems: list[Problem] = []
-    seen: set[str] = set()
+    seen: set[Key] = set()
+    sandboxes: dict[str, None] = {}
     duplicates: list[Target] = []
     count = 0
     for target in prepared.targets():
         count += 1
-        if target.id in seen:
+        if target.key in seen:
             duplicates.append(target)
-        seen.add(target.id)
+        seen.add(target.key)
         problems += _render_problems(prepared, target)
+        problems += _sandbox_problems(prepared, target, count)
+        if target.sandbox is not None:
+            sandboxes[target.sandbox] = None
         if len(problems) + len(duplicates) >= 20:
             break
     problems += _duplicate_problems(prepared, duplicates)
@@ -160,19 +169,29 @@ def _check_targets(prepared: PreparedJob) -> int:
     if count == 0:
         where = prepared.loaded.lines.line(("targets",))
         raise InputError("the job lists no targets", prepared.loaded.path, where)
+    prepared.sandbox_order = list(sandboxes) or None
     return count
+
+
+def _sandbox_problems(prepared: PreparedJob, target: Target, number: int) -> list[Problem]:
+    """A job that names its one sandbox cannot also take sandboxes from its targets CSV."""
+    where = target.line, target.source
+    if target.sandbox is not None and prepared.job.sandbox is not None:
+        message = "the targets name their sandboxes: drop the job's sandbox key"
+        return [(where[0], message, where[1])] if number == 1 else []
+    return []
 
 
 def _duplicate_problems(prepared: PreparedJob, duplicates: list[Target]) -> list[Problem]:
     if not duplicates:
         return []
-    first: dict[str, Target] = {}
+    first: dict[Key, Target] = {}
     for target in prepared.targets():
-        first.setdefault(target.id, target)
+        first.setdefault(target.key, target)
     return [
         (
             target.line,
-            f"duplicate target id {target.id!r} (first at {first[target.id].source}:{first[target.id].line})",
+            f"duplicate target id {target.id!r} (first at {first[target.key].source}:{first[target.key].line})",
             target.source,
         )
         for target in duplicates

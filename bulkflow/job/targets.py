@@ -23,6 +23,7 @@ TARGET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$"  # it goes into a URL path
 ID_RULE = "letters, digits, '.', '_', ':', '-'; at most 256"
 _TARGET_ID = re.compile(TARGET_ID)
 Scalar = str | int | float | bool
+SANDBOX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 #: A line longer than this is refused before it is decoded: an id is under 100 characters.
 MAX_LINE_BYTES = 2**20
 
@@ -35,6 +36,23 @@ class Target:
     vars: Mapping[str, Scalar] = field(default_factory=dict)
     source: str = ""
     line: int | None = None
+    sandbox: str | None = None  # from a targets CSV's ``sandbox`` column, or a query's sandbox
+
+    @property
+    def key(self) -> Key:
+        """How a log and a plan tell targets apart: the same id may exist in two sandboxes."""
+        return (self.sandbox, self.id)
+
+
+#: ``(sandbox, id)``; the sandbox is None where a job runs in one sandbox only.
+Key = tuple[str | None, str]
+
+
+def record_key(record: Mapping[str, Any], header: Mapping[str, Any] | None) -> Key:
+    """A result's target key: with its sandbox when the run went to several sandboxes."""
+    several = header is not None and bool(header.get("sandboxes"))
+    sandbox = record.get("sandbox") if several else None
+    return (sandbox if isinstance(sandbox, str) else None, str(record["id"]))
 
 
 def read_targets_file(path: Path, job_path: Path, job_line: int | None) -> Iterator[Target]:
@@ -86,10 +104,22 @@ def _csv_targets(lines: Iterator[str], path: Path) -> Iterator[Target]:
         for row in reader:
             target_id = (row.pop("id") or "").strip()
             check_id(target_id, path, reader.line_num)
+            sandbox = _sandbox(row, path, reader.line_num)
             extra = {k: v for k, v in row.items() if k is not None and v is not None}
-            yield Target(target_id, extra, str(path), reader.line_num)
+            yield Target(target_id, extra, str(path), reader.line_num, sandbox)
     except csv.Error as exc:
         raise InputError(f"not valid CSV: {exc}", path, reader.reader.line_num) from None
+
+
+def _sandbox(row: dict[str | Any, Any], path: Path, line: int) -> str | None:
+    """A row's ``sandbox`` column (taken out of its vars), checked as a sandbox name."""
+    if "sandbox" not in row:
+        return None
+    sandbox = (row.pop("sandbox") or "").strip()
+    if not SANDBOX.fullmatch(sandbox):
+        message = f"sandbox {short(sandbox)} is not a sandbox name (letters, digits, . _ -)"
+        raise InputError(message, path, line)
+    return sandbox
 
 
 def _check_header(names: Sequence[str] | None, path: Path) -> None:

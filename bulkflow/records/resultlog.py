@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Literal, Protocol, TypedDict
 import orjson
 
 from bulkflow.errors import InputError
+from bulkflow.job.targets import Key, record_key
 
 
 class Status(StrEnum):
@@ -58,6 +59,7 @@ class ResultRecord(TypedDict):
     retries: int
     etag_before: str | None
     etag_after: str | None
+    sandbox: str | None
     ops: list[dict[str, Any]]
     before: list[dict[str, Any]] | None  # per op, what it replaced (for undo)
     action: str | None  # a flow state change made after the ops: enable or disable
@@ -269,11 +271,15 @@ DONE = frozenset({Status.UPDATED, Status.UNCHANGED})
 
 @dataclass
 class LogState:
-    """What an earlier log says, read once: its run headers, each target's latest status."""
+    """What an earlier log says, read once: its run headers, each target's latest status.
+
+    Targets are keyed ``(sandbox, id)`` in a log of a job over several sandboxes (the same id
+    may exist in two), ``(None, id)`` otherwise.
+    """
 
     path: Path
     headers: list[dict[str, Any]] = field(default_factory=list)
-    latest: dict[str, str] = field(default_factory=dict)
+    latest: dict[Key, str] = field(default_factory=dict)
     torn_lines: int = 0
     orphans: int = 0  # result lines before any run header (an edited or foreign file)
 
@@ -287,11 +293,11 @@ class LogState:
         """The latest run's header: the configuration a retry or resume starts from."""
         return self.headers[-1] if self.headers else None
 
-    def done(self) -> set[str]:
+    def done(self) -> set[Key]:
         """Targets whose latest record is ``updated`` or ``unchanged``."""
         return {target for target, status in self.latest.items() if status in DONE}
 
-    def failed(self) -> set[str]:
+    def failed(self) -> set[Key]:
         """Targets whose latest record is ``failed``."""
         return {target for target, status in self.latest.items() if status == Status.FAILED}
 
@@ -308,7 +314,8 @@ def read_log_state(path: Path) -> LogState | None:
                 state.headers.append(record)
             elif record.get("type") in ("result", "intent") and "id" in record:
                 if record["type"] == "result":
-                    state.latest[str(record["id"])] = str(record.get("status"))
+                    key = record_key(record, state.header)
+                    state.latest[key] = str(record.get("status"))
                 state.orphans += not state.headers
     except OSError as exc:
         raise InputError(f"cannot read the result log: {exc.strerror}", path) from None

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bulkflow.errors import InputError, StalePlanError
 from bulkflow.job.prepare import PreparedJob
+from bulkflow.job.targets import Target
 from bulkflow.records.resultlog import utc_now, write_private
 from bulkflow.secrets import REGISTRY
 
@@ -56,7 +57,7 @@ class PlanRecorder:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
-    def add(self, target_id: str, planned: Planned, etag: str) -> None:
+    def add(self, target: Target, planned: Planned, etag: str) -> None:
         """Keep one target's plan: its ops, what they replace, and any state action.
 
         Secrets stand in the ops as references; anything else that holds a secret value (a name
@@ -64,13 +65,15 @@ class PlanRecorder:
         """
         mask = REGISTRY.text
         entry = {
-            "id": mask(target_id),
+            "id": mask(target.id),
             "name": None if planned.name is None else mask(planned.name),
             "etag": mask(etag),
             "ops": REGISTRY.data(planned.ops),
             "before": REGISTRY.data(planned.images),
             "changes": [mask(line) for line in planned.changes],
         }
+        if target.sandbox is not None:
+            entry["sandbox"] = target.sandbox
         if planned.action:
             entry |= {"action": planned.action, "state_before": planned.state_before}
         if planned.note is not None:  # an undo's irreversible part, said again when applied
@@ -105,7 +108,7 @@ def write_plan(
         "sandbox": job.job.sandbox,
         "created_at": utc_now(),
         "counts": counts,
-        "targets": sorted(recorder.entries, key=lambda e: e["id"]),
+        "targets": sorted(recorder.entries, key=lambda e: (e.get("sandbox") or "", e["id"])),
     }
     if undo_of is not None:
         body["undo_of"] = undo_of
@@ -127,6 +130,7 @@ class _Entry(BaseModel):
     before: list[dict[str, Any]] | None = None
     state_before: str | None = None
     note: dict[str, Any] | None = None
+    sandbox: str | None = None
 
 
 class _PlanFile(BaseModel):
@@ -166,8 +170,8 @@ def read_plan(path: Path) -> dict[str, Any]:
         error = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in error["loc"])
         raise InputError(f"not a usable plan file: {where}: {error['msg']}", path) from None
-    seen = Counter(entry["id"] for entry in body["targets"])
-    twice = sorted(target_id for target_id, count in seen.items() if count > 1)
+    seen = Counter((entry.get("sandbox") or "", entry["id"]) for entry in body["targets"])
+    twice = sorted(target_id for (_, target_id), count in seen.items() if count > 1)
     if twice:
         raise InputError(f"the plan names a target twice: {', '.join(twice[:5])}", path)
     return body

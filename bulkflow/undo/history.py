@@ -23,6 +23,7 @@ import jsonpointer
 import orjson
 
 from bulkflow.errors import InputError
+from bulkflow.job.targets import Key, record_key
 from bulkflow.planner import Pointer
 from bulkflow.undo.inverse import Applied
 
@@ -37,7 +38,7 @@ class UndoSource:
 
     path: Path
     header: dict[str, Any]
-    offsets: dict[str, list[int]] = field(default_factory=dict)
+    offsets: dict[Key, list[int]] = field(default_factory=dict)
     digest: str = ""
 
     @property
@@ -50,15 +51,15 @@ class UndoSource:
         """The name of the undo: the undone job's, with ``-undo``."""
         return f"{self.header.get('job') or 'job'}{UNDO_SUFFIX}"
 
-    def target_ids(self) -> list[str]:
+    def target_keys(self) -> list[Key]:
         """The targets with something to take back, in the order the log first names them."""
         return list(self.offsets)
 
-    def history(self, target_id: str) -> list[Applied]:
+    def history(self, key: Key) -> list[Applied]:
         """The target's applied changes, newest first, read again from the log."""
         found = []
         with self.path.open("rb") as handle:
-            for offset in reversed(self.offsets.get(target_id, [])):
+            for offset in reversed(self.offsets.get(key, [])):
                 handle.seek(offset)
                 found.append(_applied(orjson.loads(handle.readline())))
         return found
@@ -100,7 +101,7 @@ def read_source(path: Path) -> UndoSource:
         raise InputError("no result log here", path)
     source: UndoSource | None = None
     digest = hashlib.sha256()
-    pending: dict[str, int] = {}
+    pending: dict[Key, int] = {}
     for offset, record in _records(path):
         if record.get("type") == "run":
             source = source or _first_header(record, path)
@@ -108,14 +109,14 @@ def read_source(path: Path) -> UndoSource:
             continue
         if source is None or not isinstance(record.get("id"), str):
             continue
-        target = record["id"]
+        target = record_key(record, source.header)
         if record.get("type") == "intent":
             pending[target] = offset
         elif record.get("type") == "result":
             pending.pop(target, None)
             if _changed(record):
                 source.offsets.setdefault(target, []).append(offset)
-                digest.update(f"{target}:{offset};".encode())
+                digest.update(f"{target[0]}:{target[1]}:{offset};".encode())
     if source is None:
         raise InputError("not a bulkflow result log (it has no run header)", path)
     _keep(source, pending)
@@ -123,7 +124,7 @@ def read_source(path: Path) -> UndoSource:
     return source
 
 
-def _keep(source: UndoSource | None, pending: dict[str, int]) -> None:
+def _keep(source: UndoSource | None, pending: dict[Key, int]) -> None:
     """A run ended (a new header, or the file): intents with no result were in flight."""
     if source is not None:
         for target, offset in pending.items():

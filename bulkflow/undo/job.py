@@ -34,5 +34,7 @@ def undo_job(source: UndoSource) -> PreparedJob:
     loaded = LoadedJob(job, source.path, {"changes": []}, SourceMap(None), source.digest)
     prepared = PreparedJob(loaded, {}, 0)
     where = str(source.path)
-    prepared.use_targets([Target(target_id, {}, where, None) for target_id in source.target_ids()])
+    prepared.use_targets(
+        [Target(i, {}, where, None, sandbox) for sandbox, i in source.target_keys()]
+    )
     return prepared

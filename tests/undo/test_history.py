@@ -35,8 +35,8 @@ def test_an_intent_followed_by_its_result_counts_once(tmp_path: Path) -> None:
     source = read_source(
         write(tmp_path, header(), record("intent", "a"), record("result", "a", "updated"))
     )
-    assert source.target_ids() == ["a"]
-    assert len(source.history("a")) == 1
+    assert source.target_keys() == [(None, "a")]
+    assert len(source.history((None, "a"))) == 1
 
 
 def test_an_intent_without_a_result_in_its_run_counts(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_an_intent_without_a_result_in_its_run_counts(tmp_path: Path) -> None:
         header(resume=True),
         record("result", "a", "unchanged", ops=[]),
     )
-    assert read_source(log).target_ids() == ["a"]
+    assert read_source(log).target_keys() == [(None, "a")]
 
 
 def test_failed_and_unchanged_targets_are_not_undone(tmp_path: Path) -> None:
@@ -60,14 +60,14 @@ def test_failed_and_unchanged_targets_are_not_undone(tmp_path: Path) -> None:
         record("result", "a", "failed"),
         record("result", "b", "unchanged", ops=[]),
     )
-    assert read_source(log).target_ids() == []
+    assert read_source(log).target_keys() == []
 
 
 def test_an_undos_irreversible_record_that_reverted_the_rest_counts(tmp_path: Path) -> None:
     """An undo's ``irreversible`` target that still sent its other ops is redone by an undo."""
     error = {"kind": "irreversible", "status": None, "message": "m"}
     log = write(tmp_path, header(), record("result", "a", "failed", error=error, etag_after='"e"'))
-    assert read_source(log).target_ids() == ["a"]
+    assert read_source(log).target_keys() == [(None, "a")]
 
 
 def test_history_is_newest_first(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_history_is_newest_first(tmp_path: Path) -> None:
         header(),
         record("result", "a", "updated", ops=[later]),
     )
-    assert [h.ops[0]["value"] for h in read_source(log).history("a")] == ["newer", "new"]
+    assert [h.ops[0]["value"] for h in read_source(log).history((None, "a"))] == ["newer", "new"]
 
 
 def test_a_dry_runs_log_is_refused(tmp_path: Path) -> None:
