@@ -165,10 +165,25 @@ def _print_how_it_went(summary: Summary, console: Console) -> None:
         console.print(f"Skipped {summary.skipped} targets the log shows done (--resume).")
     if summary.interrupted:
         console.print("Interrupted: targets not started are not in the log.")
+    _print_sandboxes(summary, console)
     if summary.unreachable is not None:
         console.print(
             f"Stopped: the service cannot be reached: {summary.unreachable}. "
             "Targets not attempted are not in the log.",
+            style="bold red",
+            markup=False,
+        )
+
+
+def _print_sandboxes(summary: Summary, console: Console) -> None:
+    """Over several sandboxes: the counts of each, and the ones a failure kept from starting."""
+    for name, counts in summary.per_sandbox.items():
+        shown = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to do"
+        console.print(f"Sandbox {name}: {shown}.", markup=False)
+    if summary.halted_sandboxes:
+        console.print(
+            f"Not started: {', '.join(summary.halted_sandboxes)} (a target failed in the sandbox "
+            "before; fix it and retry, or go on anyway with --continue-on-failure).",
             style="bold red",
             markup=False,
         )
