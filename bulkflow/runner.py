@@ -7,11 +7,15 @@ fetched, a query resolved, a saved plan's etags checked, and the engine started.
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import structlog
@@ -166,6 +170,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
             "skipped": len(skip),
             "torn_lines_closed": ctx.sink.close_torn_line(),
         }
+        started |= identity(settings)
         if resolved is not None:
             started["resolved_targets"] = [REGISTRY.text(target_id) for target_id in resolved]
         ctx.sink.write(started)
@@ -254,3 +259,39 @@ async def resolve_query(
     log.info("run.targets_resolved", targets=len(ids), from_log=from_log)
     job.use_targets([Target(target_id, {}, "query", None) for target_id in ids])
     return ids
+
+
+# --- A run's identity: where it went and who ran it (issue 17) ---------------------------------
+
+
+def identity(settings: Settings) -> dict[str, Any]:
+    """Where a run goes and who runs it, for the run header, the report and the summary.
+
+    No secret is among them (the org id is not one); a user name or password written into
+    ``AEP_BASE_URL`` is left out, and every value is masked as all output is.
+    """
+    return {
+        "base_url": REGISTRY.text(public_url(settings.base_url)),
+        "sandbox": REGISTRY.text(settings.sandbox),
+        "org_id": None if settings.org_id is None else REGISTRY.text(settings.org_id),
+        "operator": REGISTRY.text(operator()),
+    }
+
+
+def public_url(url: str) -> str:
+    """``url`` without user information, query or fragment (they may carry credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def operator() -> str:
+    """``user@host`` of whoever runs this process (the uid when it has no user name)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a passwd entry
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"

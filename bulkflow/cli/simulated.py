@@ -15,15 +15,16 @@ from pydantic import SecretStr
 
 from bulkflow.flowservice.settings import Settings
 from bulkflow.job.changes import kind_of, spec_of
+from bulkflow.job.jobfile import Job
 from bulkflow.job.prepare import PreparedJob
 
 if TYPE_CHECKING:
     from bulkflow.sim import Simulator
 
 
-def _shape(job: PreparedJob) -> str:
-    """Which kind of generated flow the job's changes expect, for ``--sim``."""
-    kinds = {kind_of(c) for c in job.job.changes}
+def shape_for(job: Job) -> str:
+    """Which kind of generated flow a job's changes expect (``--sim``, ``bulkflow sim``)."""
+    kinds = {kind_of(c) for c in job.changes}
     if kinds & {
         "add_segment",
         "remove_segment",
@@ -31,7 +32,7 @@ def _shape(job: PreparedJob) -> str:
         "remove_profile_attribute",
     }:
         return "destination"
-    paths = [getattr(spec_of(c), "path", "") for c in job.job.changes]
+    paths = [getattr(spec_of(c), "path", "") for c in job.changes]
     if "set_mapping" in kinds or any(str(p).startswith("/scheduleParams") for p in paths):
         return "source"
     return "destination"
@@ -47,7 +48,7 @@ async def simulator_for(job: PreparedJob) -> AsyncIterator[tuple[Simulator, Sett
     generated = 300 if job.query is not None else 0
     config = SimConfig(sandbox=sandbox, flows=generated, connections=generated // 10)
     async with Simulator(config) as sim:
-        shape = _shape(job)
+        shape = shape_for(job.job)
         for target in job.targets():
             sim.store.ensure(job.job.resource, target.id, shape)
         settings = Settings(

@@ -50,6 +50,7 @@ class Outcome:
     etag_before: str | None = None
     etag_after: str | None = None
     ops: list[Op] = field(default_factory=list)
+    before: list[Any] = field(default_factory=list)  # per op: the value it replaces, or UNKNOWN
     action: str | None = None
     changes: list[str] = field(default_factory=list)
     patch_unconfirmed: bool = False
@@ -129,7 +130,10 @@ class TargetPath:
         outcome.etag_before = etag
         outcome.ops = plan(doc, changes)
         outcome.action = state_action(doc, changes) if self.kind == "flows" else None
-        outcome.changes = [describe(op, before(doc, op)) for op in outcome.ops]
+        outcome.before = [before(doc, op) for op in outcome.ops]
+        outcome.changes = [
+            describe(op, was) for op, was in zip(outcome.ops, outcome.before, strict=True)
+        ]
         if outcome.action is not None:
             wanted = "enabled" if outcome.action == "enable" else "disabled"
             outcome.changes.append(f"~ state: {short(doc.get('state'))} → {short(wanted)}")
@@ -140,7 +144,7 @@ class TargetPath:
         log.info("target.conflict", target=target.id, conflicts=outcome.conflicts)
         if outcome.conflicts > limit:
             raise ConflictError(
-                f"the resource kept changing: 412 on {outcome.conflicts} attempts (max_conflict_retries={limit})",
+                f"the resource kept changing: 412 on {outcome.conflicts} attempt{'s' if outcome.conflicts != 1 else ''} (max_conflict_retries={limit})",
                 412,
             )
         await anyio.sleep(random.uniform(0.5, 1.5) * self.options.conflict_backoff_s)
