@@ -21,11 +21,13 @@ from bulkflow._version import __version__
 from bulkflow.engine.pool import Summary
 from bulkflow.engine.target import current
 from bulkflow.plantext import UNKNOWN
-from bulkflow.records.resultlog import STATUSES, ResultRecord, Status
+from bulkflow.records.resultlog import ResultRecord, Status
 from bulkflow.secrets import MASK, REGISTRY, is_sensitive_path
 
 #: The document's ``format_version``: raised when a field changes meaning or goes away.
 FORMAT_VERSION = 1
+#: The statuses a dry run ends targets with.
+PLAN_STATUSES = (Status.PLANNED, Status.UNCHANGED, Status.FAILED)
 
 
 class PlanDocument:
@@ -45,11 +47,11 @@ class PlanDocument:
 
     def document(self, summary: Summary, run: Mapping[str, Any]) -> dict[str, Any]:
         """The plan as one document; ``run`` is the run's identity (job, environment, operator)."""
-        counts = {s.value: summary.counts.get(s, 0) for s in STATUSES}
+        counts = {s.value: summary.counts.get(s, 0) for s in PLAN_STATUSES}
         body = {
             "format_version": FORMAT_VERSION,
             "bulkflow": __version__,
-            "run": dict(run),
+            "run": {k: v for k, v in run.items() if k != "bulkflow"},
             "complete": not summary.interrupted and summary.unreachable is None,
             "counts": counts | {"total": summary.total},
             "targets": sorted(self.targets, key=lambda t: t["id"]),
