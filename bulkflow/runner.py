@@ -7,11 +7,15 @@ fetched, a query resolved, a saved plan's etags checked, and the engine started.
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import structlog
@@ -111,7 +115,6 @@ def header(job: PreparedJob, plan: RunPlan, settings: Settings) -> dict[str, Any
         "job_file_abs": str(job.loaded.path.resolve()),
         "digest": job.loaded.digest,
         "resource": job.job.resource,
-        "sandbox": job.job.sandbox or settings.sandbox,
         "sandboxes": job.sandbox_order,
         "dry_run": config.dry_run,
         "resume": plan.resume,
@@ -180,6 +183,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
             "skipped": len(skip),
             "torn_lines_closed": ctx.sink.close_torn_line(),
         }
+        started |= identity(settings, job)
         if resolved is not None:
             started["resolved_targets"] = _recorded(resolved)
         ctx.sink.write(started)
@@ -350,3 +354,46 @@ def _recorded_keys(header: dict[str, Any] | None) -> list[Key] | None:
         else:
             keys.append((None, str(item)))
     return keys
+
+
+# --- A run's identity: where it went and who ran it (issue 17) ---------------------------------
+
+
+def identity(settings: Settings, job: PreparedJob | None = None) -> dict[str, Any]:
+    """Where a run goes and who runs it, for the run header, the report and the summary.
+
+    No secret is among them (the org id is not one); a user name or password written into
+    ``AEP_BASE_URL`` is left out, and every value is masked as all output is.
+    """
+    return {
+        "base_url": REGISTRY.text(public_url(settings.base_url)),
+        "sandbox": REGISTRY.text(_sandboxes(settings, job)),
+        "org_id": None if settings.org_id is None else REGISTRY.text(settings.org_id),
+        "operator": REGISTRY.text(operator()),
+    }
+
+
+def _sandboxes(settings: Settings, job: PreparedJob | None) -> str:
+    """The sandbox a run goes to (the job's own, else the environment's), or its several."""
+    if job is not None and job.sandbox_order is not None:
+        return ", ".join(job.sandbox_order)
+    return (job.job.sandbox if job is not None else None) or settings.sandbox
+
+
+def public_url(url: str) -> str:
+    """``url`` without user information, query or fragment (they may carry credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def operator() -> str:
+    """``user@host`` of whoever runs this process (the uid when it has no user name)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a passwd entry
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"

@@ -6,8 +6,11 @@ import contextlib
 import os
 import shlex
 import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any, NamedTuple
 
 from rich.console import Console
 from rich.progress import (
@@ -111,32 +114,79 @@ class ProgressBar:
         return str(self._adaptive.current) if self._adaptive is not None else "-"
 
 
-def print_summary(
-    summary: Summary,
-    console: Console,
-    log_path: Path | None,
-    steps: list[list[str]] | None = None,
-    dry_run: bool = False,
-) -> None:
+class Step(NamedTuple):
+    """A command the summary suggests: what it is for (a key of :data:`STEP_LABELS`) and its words."""
+
+    kind: str
+    words: Sequence[str]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the summary tells besides the counts: where the run went, its log, what to run next.
+
+    ``log_path`` None: no log was kept (``plan`` without ``--log``); ``targets``: how many the
+    run had to do, earlier runs of a resumed log included.
+    """
+
+    dry_run: bool = False
+    log_path: Path | None = None
+    steps: Sequence[Step] = ()
+    identity: Mapping[str, Any] = field(default_factory=dict)
+    targets: int | None = None
+
+
+def print_summary(summary: Summary, console: Console, facts: RunFacts) -> None:
     """Counts per status, elapsed time and rate, the failed targets, and what to run next."""
     console.print("[bold]Summary[/bold]")
-    console.print(_counts_table(summary, dry_run))
+    console.print(_counts_table(summary, facts.dry_run))
     rate = summary.total / summary.elapsed_s if summary.elapsed_s else 0.0
     console.print(
-        f"{summary.total} targets in {summary.elapsed_s:.2f}s ({rate:.1f}/s); "
-        f"{summary.conflicts} conflicts re-planned, {summary.retries} requests retried."
+        f"{plural(summary.total, 'target')} in {summary.elapsed_s:.2f}s ({rate:.1f}/s); "
+        f"{plural(summary.conflicts, 'conflict')} re-planned, "
+        f"{plural(summary.retries, 'request')} retried.",
+        highlight=False,
     )
-    console.print(summary_line(dict(summary.counts), dry_run), style="bold")
-    _print_how_it_went(summary, console)
-    if log_path is not None:
-        console.print(f"Result log: {log_path}")
+    console.print(summary_line(dict(summary.counts), facts.dry_run), style="bold")
+    _print_how_it_went(summary, console, facts.targets)
+    _print_identity(facts.identity, console)
+    if facts.log_path is not None:
+        console.print(Text(f"Result log: {facts.log_path}"), soft_wrap=True)
     if summary.failed:
         _print_failures(summary, console)
     if summary.warned:
         _print_warnings(summary, console)
-    for step in steps or ():
-        console.print(STEP_LABELS.get(step[1], "Next:"))
-        console.print("  " + shlex.join(step), markup=False, highlight=False)
+    for step in facts.steps:
+        console.print(STEP_LABELS.get(step.kind, "Next:"))
+        # One line, however narrow the terminal: a wrapped command cannot be pasted.
+        console.print(Text("  " + shlex.join(step.words)), soft_wrap=True)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 target``, ``2,500 targets``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _print_identity(identity: Mapping[str, Any], console: Console) -> None:
+    """Where the run went and who ran it, in two lines."""
+    if not identity:
+        return
+    if identity.get("sim"):
+        where = "the embedded simulator (--sim): nothing was sent to Adobe"
+    else:
+        where = f"{identity.get('base_url')}, sandbox {identity.get('sandbox')}"
+        where += f", org {identity.get('org_id')}"
+    who = f"By {identity.get('operator')} with bulkflow {identity.get('bulkflow')}"
+    who += f"; job {identity.get('job_file')} ({_short_digest(identity.get('digest'))})"
+    if identity.get("plan_file"):
+        who += f"; plan {identity['plan_file']} ({_short_digest(identity.get('plan_digest'))})"
+    console.print(Text(f"Against {where}."), soft_wrap=True)
+    console.print(Text(who + "."), soft_wrap=True)
+
+
+def _short_digest(digest: object) -> str:
+    text = str(digest)
+    return text[:19] + "…" if len(text) > 20 else text
 
 
 def _counts_table(summary: Summary, dry_run: bool) -> Table:
@@ -154,22 +204,26 @@ def _counts_table(summary: Summary, dry_run: bool) -> Table:
     return table
 
 
-def _print_how_it_went(summary: Summary, console: Console) -> None:
-    """Throttling, a resume's skipped targets, and why a run stopped early."""
+def _print_how_it_went(summary: Summary, console: Console, targets: int | None) -> None:
+    """Throttling, a resume's skipped targets, and why (and where) a run stopped early."""
     if summary.throttled:
         console.print(
-            f"Throttled {summary.throttled} times (429); concurrency went down to "
-            f"{summary.lowest_concurrency} and recovered as requests succeeded."
+            f"Throttled {plural(summary.throttled, 'time')} (429); concurrency went down to "
+            f"{summary.lowest_concurrency} and recovered as requests succeeded.",
+            highlight=False,
         )
     if summary.skipped:
-        console.print(f"Skipped {summary.skipped} targets the log shows done (--resume).")
+        console.print(
+            f"Skipped {plural(summary.skipped, 'target')} the log shows done (--resume).",
+            highlight=False,
+        )
     if summary.interrupted:
-        console.print("Interrupted: targets not started are not in the log.")
+        console.print(f"Interrupted: {_left_undone(summary, targets)}.", highlight=False)
     _print_sandboxes(summary, console)
     if summary.unreachable is not None:
         console.print(
             f"Stopped: the service cannot be reached: {summary.unreachable}. "
-            "Targets not attempted are not in the log.",
+            f"{_left_undone(summary, targets).capitalize()}.",
             style="bold red",
             markup=False,
         )
@@ -189,16 +243,31 @@ def _print_sandboxes(summary: Summary, console: Console) -> None:
         )
 
 
+def _left_undone(summary: Summary, targets: int | None) -> str:
+    """``700 of 2,500 targets done, 1,798 not started, 2 in flight stopped (not recorded)``."""
+    cut = max(0, summary.started - summary.total)
+    done = summary.total + summary.skipped
+    parts = [f"{done:,} of {plural(targets, 'target')} done" if targets else f"{done:,} done"]
+    if summary.skipped:
+        parts[0] += f" ({summary.skipped:,} in earlier runs)"
+    if targets is not None:
+        parts.append(f"{max(0, targets - done - cut):,} not started")
+    if cut:
+        parts.append(f"{cut:,} stopped in flight (not recorded; a resume reads them again)")
+    return ", ".join(parts)
+
+
 STEP_LABELS = {
-    "run": "Resume (targets not done yet, failed ones included) with:",
+    "resume": "Resume (targets not done yet, failed ones included) with:",
     "retry": "Retry the failed targets with:",
-    "plan": "Targets changed since the review: make and review a new plan with:",
+    "replan": "Targets changed since the review: make and review a new plan with:",
+    "plan": "No result log was kept (add --log PATH to keep one); plan again with:",
 }
 
 
 def _print_failures(summary: Summary, console: Console) -> None:
     total = summary.counts.get(Status.FAILED, 0) + summary.counts.get(Status.STALE, 0)
-    console.print(f"[bold red]Failed or stale targets ({total})[/bold red]")
+    console.print(f"[bold red]Failed or stale targets ({total:,})[/bold red]")
     failures = Table(show_edge=False)
     failures.add_column("id")
     failures.add_column("kind")
@@ -211,52 +280,29 @@ def _print_failures(summary: Summary, console: Console) -> None:
         )
     console.print(failures)
     if total > SHOWN_FAILURES:
-        console.print(f"... and {total - SHOWN_FAILURES} more in the result log.")
+        console.print(f"... and {total - SHOWN_FAILURES:,} more in the result log.")
 
 
 def _print_warnings(summary: Summary, console: Console) -> None:
     """Targets whose plan goes past an Adobe guardrail (``--strict`` would fail them)."""
     count = summary.warned_count
-    console.print(
-        f"[bold yellow]Guardrail warnings on {count} target{'s' * (count != 1)}[/bold yellow]"
-    )
+    console.print(f"[bold yellow]Guardrail warnings on {plural(count, 'target')}[/bold yellow]")
     for item in summary.warned[:SHOWN_FAILURES]:
         for warning in item["warnings"]:
-            console.print(f"  {item['id']}: {warning}", markup=False, soft_wrap=True)
+            console.print(Text(f"  {item['id']}: {warning}"), soft_wrap=True)
     if count > SHOWN_FAILURES:
-        console.print(f"... and {count - SHOWN_FAILURES} more in the result log.")
-
-
-class PlanPrinter:
-    """Prints each target that would change, as it is planned (an engine observer)."""
-
-    def __init__(self, bar: ProgressBar, console: Console) -> None:
-        self.bar = bar
-        self.console = console
-
-    def target_done(self, record: ResultRecord) -> None:
-        """Advance the bar; print the target's planned changes, if any."""
-        self.bar.target_done(record)
-        if record["status"] != Status.PLANNED:
-            return
-        title = f"{record['resource']} {record['id']}"
-        title += f' "{record["name"]}"' if record.get("name") else ""
-        self.console.print(title, markup=False, soft_wrap=True)
-        for line in record["changes"]:
-            self.console.print("  " + line, markup=False, soft_wrap=True)
-        for warning in record["warnings"]:
-            self.console.print("  ! " + warning, markup=False, soft_wrap=True)
+        console.print(f"... and {count - SHOWN_FAILURES:,} more in the result log.")
 
 
 def summary_line(counts: dict[str, int], dry_run: bool) -> str:
     """``Plan: 118 to change, 30 unchanged, 2 failed.`` (or the run's equivalent)."""
     if dry_run:
         return (
-            f"Plan: {counts.get('planned', 0)} to change, {counts.get('unchanged', 0)} unchanged, "
-            f"{counts.get('failed', 0)} failed."
+            f"Plan: {counts.get('planned', 0):,} to change, "
+            f"{counts.get('unchanged', 0):,} unchanged, {counts.get('failed', 0):,} failed."
         )
     parts = [
-        f"{counts.get(s, 0)} {s}"
+        f"{counts.get(s, 0):,} {s}"
         for s in (Status.UPDATED, Status.UNCHANGED, Status.STALE, Status.FAILED)
         if counts.get(s)
     ]

@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 YOUNG_COLLECTION_EVERY = 10_000  # allocations (CPython's default is 700)
 
@@ -41,12 +41,36 @@ def _commands() -> tuple[ModuleType, ...]:
     return run, apply, undo, targets, report, sim
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that names each option's default, unless its text already does or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or not action.option_strings or default in (None, False, []):
+            return text
+        if default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose help shows defaults (every command's parser is one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
+    from bulkflow._version import __version__
+
     run_cmds, *others = _commands()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bulkflow", description="Safe, fast bulk updates of AEP Flow Service resources."
     )
+    parser.add_argument("--version", action="version", version=f"bulkflow {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_cmds.add_parsers(commands)
     for module in others:
@@ -57,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     from bulkflow.cli.exits import EXIT_INTERNAL, EXIT_INTERRUPTED, for_error
+    from bulkflow.cli.options import resolve_log_level
     from bulkflow.secrets import REGISTRY
 
     args = build_parser().parse_args(argv)
+    resolve_log_level(args)
     _register_environment_secrets()
     try:
         status: int = args.handler(args)
@@ -92,9 +118,10 @@ def _register_environment_secrets() -> None:
 
 
 def _error(message: str, status: int) -> int:
+    from bulkflow.job.jobfile import plain_message
     from bulkflow.secrets import REGISTRY
 
-    print(f"error: {REGISTRY.text(message)}", file=sys.stderr)
+    print(f"error: {REGISTRY.text(plain_message(message))}", file=sys.stderr)
     return status
 
 

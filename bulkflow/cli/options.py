@@ -1,27 +1,68 @@
-"""Flags → :class:`~bulkflow.runconfig.RunConfig`, in one place for every command that runs."""
+"""Flags → :class:`~bulkflow.runconfig.RunConfig`, in one place for every command that runs.
+
+A flag left out is ``None``, so the job's ``options`` and an earlier log's settings can show
+through; its help names the default :class:`RunConfig` falls back to (one place per default).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bulkflow import diagnostics
 from bulkflow.job.prepare import PreparedJob
+from bulkflow.records.resultlog import default_log_path
 from bulkflow.runconfig import RunConfig
+
+#: ``--log-level`` when not given: warnings only on a console; with ``--log-format json``
+#: (machine readers) the run's start and summary too.
+DEFAULT_LOG_LEVEL = "warning"
+JSON_LOG_LEVEL = "info"
+
+
+def _default(name: str) -> Any:
+    return RunConfig.model_fields[name].default
 
 
 def run_flags(p: argparse.ArgumentParser) -> None:
     """The flags shared by every command that sends requests (None when not given)."""
-    p.add_argument("--log", type=Path, help="result log path (default runs/<job>-<UTC time>.jsonl)")
-    p.add_argument("--concurrency", type=int, help="requests in flight at most")
-    p.add_argument("--rate", type=float, help="requests per second at most, across all workers")
-    p.add_argument("--max-conflict-retries", type=int, help="re-plans after 412 before failing")
-    p.add_argument("--timeout", type=float, help="seconds per request")
-    p.add_argument("--grace", type=float, help="seconds in-flight targets get on Ctrl-C (30)")
-    p.add_argument("--force", action="store_true", help="use a log written for another job digest")
-    p.add_argument("--sim", action="store_true", help="run against a local simulator")
+    p.add_argument(
+        "--log", type=Path, help="result log path (default: a new runs/<job>-<UTC time>.jsonl)"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        help=f"requests in flight at most (default: the job's options, else {_default('concurrency')})",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="requests per second at most, across all workers (default: no cap)",
+    )
+    p.add_argument(
+        "--max-conflict-retries",
+        type=int,
+        help="re-plans after 412 before the target fails "
+        f"(default: the job's options, else {_default('max_conflict_retries')})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help=f"seconds per request (default: the job's options, else {_default('timeout_s'):g})",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        help=f"seconds in-flight targets get to finish on Ctrl-C (default: {_default('grace_s'):g})",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="use a log written for another version of the job"
+    )
+    p.add_argument("--sim", action="store_true", help="run against a simulator started in-process")
     p.add_argument(
         "--verify",
         action="store_true",
@@ -47,8 +88,60 @@ def run_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="GET each target alone instead of 100 at a time through the list endpoint",
     )
-    p.add_argument("--log-level", default="warning", choices=diagnostics.LEVELS)
-    p.add_argument("--log-format", default="auto", choices=("auto", "console", "json"))
+    p.add_argument(
+        "--show-ids",
+        action="store_true",
+        help="list the ids of each group of targets with the same changes (default: a count)",
+    )
+    log_flags(p)
+
+
+def plan_format_flag(p: argparse.ArgumentParser) -> None:
+    """``plan --format``: the plan for people, or as one JSON document on stdout."""
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text, or one JSON document on stdout (docs/plan.schema.json) for CI and other "
+        "tools; the summary then goes to stderr",
+    )
+
+
+def log_flags(p: argparse.ArgumentParser, formats: bool = True) -> None:
+    """``--log-level`` (and ``--log-format``): the diagnostics on stderr."""
+    p.add_argument(
+        "--log-level",
+        choices=diagnostics.LEVELS,
+        help=f"diagnostics at this level and above (default: {DEFAULT_LOG_LEVEL}; "
+        f"{JSON_LOG_LEVEL} with --log-format json)",
+    )
+    if formats:
+        p.add_argument(
+            "--log-format",
+            default="auto",
+            choices=("auto", "console", "json"),
+            help="diagnostics as text or one JSON object per line "
+            "(default: auto, JSON unless stderr is a terminal)",
+        )
+
+
+def resolve_log_level(args: argparse.Namespace) -> None:
+    """Fill in ``--log-level`` when it was not given: info for ``--log-format json``."""
+    if "log_level" in args and args.log_level is None:
+        as_json = getattr(args, "log_format", None) == "json"
+        args.log_level = JSON_LOG_LEVEL if as_json else DEFAULT_LOG_LEVEL
+
+
+def log_path_for(args: argparse.Namespace, job: PreparedJob) -> Path:
+    """Where a run writes its result log: ``--log``; for ``plan`` without it a scratch file
+    the session removes at the end (a plan writes nothing unasked); else a new file in runs/."""
+    if args.log is not None:
+        return Path(args.log)
+    if getattr(args, "scratch_log", False):
+        fd, name = tempfile.mkstemp(prefix=f"bulkflow-{job.job.name}-", suffix=".jsonl")
+        os.close(fd)
+        return Path(name)
+    return default_log_path(job.job.name)
 
 
 def config_for(

@@ -14,7 +14,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Register ``report``."""
     rep = commands.add_parser("report", help="turn a result log into a report for a change ticket")
     rep.add_argument("log", type=Path, help="a result log (run, dry run or apply)")
-    rep.add_argument("--format", choices=("md", "html"), default="md")
+    rep.add_argument(
+        "--format", choices=("md", "html"), default="md", help="Markdown, or one HTML file"
+    )
     rep.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
     rep.set_defaults(handler=report_command)
 

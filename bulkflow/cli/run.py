@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from bulkflow import diagnostics
+from bulkflow.cli.console import plural
 from bulkflow.cli.exits import EXIT_OK
-from bulkflow.cli.options import config_for, run_flags
+from bulkflow.cli.options import config_for, log_path_for, plan_format_flag, run_flags
 from bulkflow.cli.session import run_and_report
 from bulkflow.cli.undo import retry_undo
 from bulkflow.errors import InputError
@@ -18,7 +19,6 @@ from bulkflow.records.resultlog import (
     check_apart,
     check_owner,
     check_writable,
-    default_log_path,
     header_flag,
     read_log_state,
 )
@@ -34,7 +34,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     validate = commands.add_parser(
         "validate", help="check a job file and its secrets; send nothing"
     )
-    validate.add_argument("job", type=Path)
+    validate.add_argument("job", type=Path, help="the job file (YAML or JSON)")
     validate.set_defaults(handler=validate_command)
 
 
@@ -63,7 +63,10 @@ def _add_plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         action="store_true",
         help="exit 0 no changes, 3 changes pending, 1 failed targets, 2 invalid input",
     )
-    plan.set_defaults(handler=run_command, dry_run=True, show_plan=True, resume=False)
+    plan_format_flag(plan)
+    plan.set_defaults(
+        handler=run_command, dry_run=True, show_plan=True, resume=False, scratch_log=True
+    )
 
 
 def _add_retry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,11 +88,12 @@ def validate_command(args: argparse.Namespace) -> int:
     """Check the job file, targets, templates and secrets."""
     job = prepare(load_job(args.job))
     targets = (
-        f"{job.target_count} targets"
+        plural(job.target_count, "target")
         if job.query is None
         else "targets chosen by a query at run time"
     )
-    print(f"{args.job}: valid: {targets}, {len(job.job.changes)} changes ({job.job.resource})")
+    changes = plural(len(job.job.changes), "change")
+    print(f"{args.job}: valid: {targets}, {changes} ({job.job.resource})")
     return EXIT_OK
 
 
@@ -107,7 +111,7 @@ def run_command(args: argparse.Namespace) -> int:
     config = config_for(args, job, recorded(header))
     # A resumed run stays where it was.
     sim = args.sim or (header is not None and header_flag(header, "sim", args.log))
-    log_path = args.log or default_log_path(job.job.name)
+    log_path = log_path_for(args, job)
     plan = RunPlan(config, log_path, args.resume, sim, None, args.force, earlier)
     return run_and_report(args, job, plan)
 

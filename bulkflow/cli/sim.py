@@ -1,14 +1,32 @@
-"""``bulkflow sim``: serve the local Flow Service simulator."""
+"""``bulkflow sim``: serve the local Flow Service simulator.
+
+For a newcomer it is ready to use: it serves every target the example jobs in ``jobs/`` name
+(or the jobs ``--jobs`` names), and its banner prints every variable a run needs, ready to
+paste. A port in use or a ``--load`` file that cannot be read is an input error, with the reason.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import json
+import os
+import shlex
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from bulkflow.errors import InputError
 
 if TYPE_CHECKING:
-    from bulkflow.sim import Faults
+    from bulkflow.sim import Faults, Simulator
+
+#: Where the example jobs are, in a checkout of the repository.
+EXAMPLE_JOBS = Path("jobs")
+JOB_SUFFIXES = (".yaml", ".yml", ".json")
+#: Errors binding the port that are the user's to fix (another process, a privileged port).
+BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL})
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,12 +39,32 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--source-connections", type=int, default=0, help="generated source connections")
     p.add_argument("--seed", type=int, default=0, help="seed for documents and faults")
     p.add_argument("--sandbox", default="prod", help="sandbox the documents live in")
-    p.add_argument("--load", type=Path, action="append", default=[], help="extra documents (JSON)")
+    p.add_argument(
+        "--load",
+        type=Path,
+        action="append",
+        default=[],
+        help='extra documents: a JSON list of flows, or {"flows": [...], "connections": [...]}',
+    )
+    p.add_argument(
+        "--jobs",
+        type=Path,
+        action="append",
+        help="serve every target these job files (or folders of them) name "
+        f"(default: the example jobs in {EXAMPLE_JOBS}/, when there is such a folder)",
+    )
+    p.add_argument("--no-jobs", action="store_true", help="serve no job's targets")
     p.add_argument("--token", help="accept this fixed bearer token (no IMS call needed)")
     p.add_argument("--client-id", help="IMS accepts only this client id")
     p.add_argument("--client-secret", help="IMS accepts only this client secret")
     p.add_argument("--token-ttl", type=float, default=86399, help="token lifetime, seconds")
-    p.add_argument("--patch-status", type=int, choices=(200, 202), default=200)
+    p.add_argument(
+        "--patch-status",
+        type=int,
+        choices=(200, 202),
+        default=200,
+        help="a PATCH answers 200 with {id, etag}, or 202 with no body",
+    )
     p.add_argument(
         "--operation-s", type=float, default=0.0, help="lastOperation stays inProgress this long"
     )
@@ -65,7 +103,12 @@ def _add_fault_flags(faults: argparse._ArgumentGroup) -> None:
         help="GET /connections/{id}/test fails for a connection whose auth params hold VALUE",
     )
     faults.add_argument("--redirect-to", help="origin redirects point at, e.g. http://127.0.0.1:9")
-    faults.add_argument("--redirect-status", type=int, choices=(301, 302, 303, 307, 308))
+    faults.add_argument(
+        "--redirect-status",
+        type=int,
+        choices=(301, 302, 303, 307, 308),
+        help="the status of a redirect (default: 307)",
+    )
     faults.add_argument(
         "--redirect-methods",
         type=lambda text: frozenset(m.strip().upper() for m in text.split(",") if m.strip()),
@@ -115,6 +158,10 @@ def run_sim(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     from bulkflow.sim import SimConfig, serve  # the server side, only for this command
 
+    for path in args.load:
+        check_load_file(path)
+    jobs = [] if args.no_jobs else job_files(args.jobs)
+    named = tuple(job_targets(jobs))
     config = SimConfig(
         port=args.port,
         flows=args.flows,
@@ -134,6 +181,93 @@ def run_sim(args: argparse.Namespace) -> int:
         fixed_token=args.token,
         journal=not args.no_journal,
         on_demand=args.on_demand,
+        ensure=named,
     )
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config, banner=lambda sim: banner(sim, args, jobs, len(named))))
+    except OSError as exc:
+        if exc.errno not in BIND_ERRORS:
+            raise
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise InputError(
+            f"cannot listen on 127.0.0.1:{args.port}: {reason}; "
+            "give another --port (0 picks a free one)"
+        ) from None
     return 0
+
+
+def check_load_file(path: Path) -> None:
+    """Refuse a ``--load`` file that cannot be read or does not hold documents, with the reason."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read the --load file: {exc.strerror}", path) from None
+    except ValueError as exc:
+        raise InputError(f"the --load file is not JSON: {exc}", path) from None
+    kinds = {"flows": data} if isinstance(data, list) else data
+    if not isinstance(kinds, dict) or not set(kinds) <= {"flows", "connections"}:
+        raise InputError(
+            'a --load file holds a list of flows or {"flows": [...], "connections": [...]}', path
+        )
+    for kind, docs in kinds.items():
+        if not isinstance(docs, list) or not all(_is_document(doc) for doc in docs):
+            raise InputError(f"{kind}: every document is an object with a string id", path)
+
+
+def _is_document(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("id"), str) and bool(doc["id"])
+
+
+def job_files(given: list[Path] | None) -> list[Path]:
+    """The job files to serve: those named (a folder stands for its job files), else the
+    examples in ``jobs/`` when there is such a folder here."""
+    if given is None:
+        given = [EXAMPLE_JOBS] if EXAMPLE_JOBS.is_dir() else []
+    files: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in JOB_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError("no job file or folder here (--jobs)", path)
+    return files
+
+
+def job_targets(files: list[Path]) -> Iterator[tuple[str, str, str]]:
+    """``(kind, id, shape)`` for every target the job files name (a query job names none)."""
+    from bulkflow.cli.simulated import shape_for
+    from bulkflow.job.jobfile import iter_targets, load_job
+
+    for path in files:
+        loaded = load_job(path)
+        shape = shape_for(loaded.job)
+        for target in iter_targets(loaded):
+            yield loaded.job.resource, target.id, shape
+
+
+def banner(sim: Simulator, args: argparse.Namespace, jobs: list[Path], named: int) -> str:
+    """What a run against this simulator needs, ready to paste into another shell."""
+    env = {
+        "AEP_BASE_URL": sim.base_url,
+        "AEP_IMS_URL": sim.ims_url,
+        "AEP_CLIENT_ID": args.client_id or "sim-client",
+        "AEP_CLIENT_SECRET": "any-value",
+        "AEP_ORG_ID": sim.config.org_id,
+        "AEP_SANDBOX": sim.config.sandbox,
+    }
+    lines = []
+    if jobs:
+        where = ", ".join(sorted({f"{p.parent}/" for p in jobs}))
+        lines.append(f"Serving the {named} targets of {len(jobs)} job files in {where}.")
+    lines.append("Point bulkflow at it (paste into another shell):")
+    for name, value in env.items():
+        lines.append(f"  export {name}={shlex.quote(value)}")
+    if args.client_secret is not None:
+        lines.append(
+            "  # IMS takes only the secret given to --client-secret: set AEP_CLIENT_SECRET to it"
+        )
+    example = next((str(p) for p in jobs), "JOB")
+    lines.append(f"Then try:  bulkflow plan {example}")
+    lines.append("Ctrl-C stops the simulator.")
+    return "\n".join(lines)

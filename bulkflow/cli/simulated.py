@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from bulkflow.errors import InputError
 from bulkflow.flowservice.settings import Settings
 from bulkflow.job.changes import kind_of, spec_of
+from bulkflow.job.jobfile import Job
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Key
 from bulkflow.undo.history import UndoSource, read_source
@@ -33,11 +34,11 @@ if TYPE_CHECKING:
     from bulkflow.sim import Simulator
 
 
-def _shape(job: PreparedJob) -> str:
-    """Which kind of generated document the job's changes expect, for ``--sim``."""
-    if job.job.resource == "targetConnections":
+def shape_for(job: Job) -> str:
+    """Which kind of generated document a job's changes expect (``--sim``, ``bulkflow sim``)."""
+    if job.resource == "targetConnections":
         return _export_shape(job)
-    kinds = {kind_of(c) for c in job.job.changes}
+    kinds = {kind_of(c) for c in job.changes}
     if kinds & {
         "add_segment",
         "remove_segment",
@@ -45,15 +46,15 @@ def _shape(job: PreparedJob) -> str:
         "remove_profile_attribute",
     }:
         return "destination"
-    paths = [getattr(spec_of(c), "path", "") for c in job.job.changes]
+    paths = [getattr(spec_of(c), "path", "") for c in job.changes]
     if "set_mapping" in kinds or any(str(p).startswith("/scheduleParams") for p in paths):
         return "source"
     return "destination"
 
 
-def _export_shape(job: PreparedJob) -> str:
+def _export_shape(job: Job) -> str:
     """An SFTP or dataset export when the changes name their fields, else an S3 CSV export."""
-    text = " ".join(str(spec_of(c)) for c in job.job.changes)
+    text = " ".join(str(spec_of(c)) for c in job.changes)
     if "remotePath" in text:
         return "sftp"
     return "s3-dataset" if "datasetFileType" in text else "s3"
@@ -82,7 +83,7 @@ async def simulator_for(
         source_connections=generated // 3,
     )
     async with Simulator(config) as sim:
-        shape = _shape(job)
+        shape = shape_for(job.job)
         for target in job.targets():
             if target.sandbox is not None:  # a targets CSV's other sandboxes exist there
                 docs = sim.store.docs(target.sandbox, job.job.resource)

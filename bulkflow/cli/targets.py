@@ -15,6 +15,7 @@ from rich.text import Text
 
 from bulkflow import diagnostics
 from bulkflow.cli.exits import EXIT_OK
+from bulkflow.cli.options import log_flags
 from bulkflow.cli.simulated import simulator_for
 from bulkflow.engine.feed import BATCH_SIZE
 from bulkflow.flowservice.query import Selected, run_query
@@ -29,10 +30,10 @@ from bulkflow.secrets import REGISTRY
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``targets``."""
     targets = commands.add_parser("targets", help="list what a job would work on; change nothing")
-    targets.add_argument("job", type=Path)
+    targets.add_argument("job", type=Path, help="the job file (YAML or JSON)")
     targets.add_argument("--ids-only", action="store_true", help="print only the ids, one per line")
     targets.add_argument("--sim", action="store_true", help="ask a local simulator")
-    targets.add_argument("--log-level", default="warning", choices=diagnostics.LEVELS)
+    log_flags(targets, formats=False)
     targets.set_defaults(handler=targets_command)
 
 

@@ -128,13 +128,16 @@ class Engine:
             self._scope.deadline = min(
                 self._scope.deadline, anyio.current_time() + self.options.grace_s
             )
-        log.warning("run.stopping", now=now, grace_s=0 if now else self.options.grace_s)
+        # Info, not warning: the terminal already says so in words (a warning would be drawn
+        # right after the ^C); --log-format json shows it.
+        log.info("run.stopping", now=now, grace_s=0 if now else self.options.grace_s)
 
     async def _worker(self, feed: DirectFeed | BatchFeed) -> None:
         while not self._stopping:
             item = await feed.next()
             if item is None:
                 return
+            self.summary.started += 1
             record = await self.run_target(*item)
             self._record(record)
 

@@ -27,6 +27,7 @@ class Summary:
     interrupted: bool = False
     unreachable: str | None = None
     skipped: int = 0  # done in an earlier run of the log (--resume)
+    started: int = 0  # targets taken up; those not finished were in flight when it stopped
     per_sandbox: dict[str, Counter[str]] = field(default_factory=dict)
     halted_sandboxes: list[str] = field(default_factory=list)  # not started: one failed before
 
@@ -45,6 +46,7 @@ class Summary:
     def add(self, part: Summary, sandbox: str | None = None) -> None:
         """Fold one sandbox's part of a run into the run's summary."""
         self.counts.update(part.counts)
+        self.started += part.started
         self.failed += part.failed[: max(0, KEPT_FAILURES - len(self.failed))]
         self.warned += part.warned[: max(0, KEPT_FAILURES - len(self.warned))]
         self.warned_count += part.warned_count

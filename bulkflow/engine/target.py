@@ -57,6 +57,7 @@ class Outcome:
     etag_after: str | None = None
     ops: list[Op] = field(default_factory=list)
     images: list[Image] | None = None  # what each op replaces: the record's ``before``
+    before: list[Any] = field(default_factory=list)  # per op: the value it replaces, or UNKNOWN
     action: str | None = None
     state_before: str | None = None  # the flow's state before ``action``
     changes: list[str] = field(default_factory=list)
@@ -138,6 +139,7 @@ class TargetPath:
 
     def _plan(self, target: Target, doc: dict[str, Any], etag: str, outcome: Outcome) -> bool:
         """Plan the target's changes against ``doc``; whether there is anything to send."""
+        seen(doc, etag, outcome)
         changes = self.job.changes_for(target, secret_references=self.on_planned is not None)
         ops = plan(doc, changes)
         action = state_action(doc, changes) if self.kind == "flows" else None
@@ -148,15 +150,15 @@ class TargetPath:
     ) -> bool:
         """Keep a plan made against ``doc`` (at ``etag``) in ``outcome``, with the values it
         replaces and the lines a person reads; whether there is anything to send."""
-        outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
-        outcome.etag_before = etag
+        seen(doc, etag, outcome)
         if not ops and action is None and outcome.patch_unconfirmed:
             return False  # our unconfirmed try was applied: its plan is what the run changed
         outcome.warnings = guardrail_warnings(doc, ops) if self.kind == "flows" else []
         enforce(outcome.warnings, self.options.strict)  # --strict: fails before any send
         outcome.ops, outcome.action = ops, action
         outcome.images = before_images(doc, ops)
-        outcome.changes = [describe(op, before(doc, op)) for op in ops]
+        outcome.before = [before(doc, op) for op in ops]
+        outcome.changes = [describe(op, was) for op, was in zip(ops, outcome.before, strict=True)]
         outcome.state_before = None
         if action is not None:
             state = doc.get("state")
@@ -176,7 +178,7 @@ class TargetPath:
         log.info("target.conflict", target=target.id, conflicts=outcome.conflicts)
         if outcome.conflicts > limit:
             raise ConflictError(
-                f"the resource kept changing: 412 on {outcome.conflicts} attempts (max_conflict_retries={limit})",
+                f"the resource kept changing: 412 on {outcome.conflicts} attempt{'s' if outcome.conflicts != 1 else ''} (max_conflict_retries={limit})",
                 412,
             )
         await anyio.sleep(random.uniform(0.5, 1.5) * self.options.conflict_backoff_s)
@@ -238,6 +240,12 @@ class TargetPath:
         action = state_action(doc, changes) if self.kind == "flows" else None
         state = [f"state still {doc.get('state')}"] if action else []
         return [describe(op, before(doc, op)) for op in leftover] + state
+
+
+def seen(doc: dict[str, Any], etag: str, outcome: Outcome) -> None:
+    """What a fetch tells of the target before any planning: its name and etag."""
+    outcome.name = doc.get("name") if isinstance(doc.get("name"), str) else None
+    outcome.etag_before = etag
 
 
 def check_operation(doc: dict[str, Any], status: str, options: RunConfig) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkflow.engine.target import Journal, OnPlanned, Outcome, TargetPath, before
+from bulkflow.engine.target import Journal, OnPlanned, Outcome, TargetPath, before, seen
 from bulkflow.errors import DriftedError, IrreversibleError
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.job.prepare import PreparedJob
@@ -36,6 +36,7 @@ class UndoPath(TargetPath):
         self.source = source
 
     def _plan(self, target: Target, doc: dict[str, Any], etag: str, outcome: Outcome) -> bool:
+        seen(doc, etag, outcome)
         inverse = invert(doc, self.source.history(target.key))
         outcome.note = None
         if inverse.drifts:

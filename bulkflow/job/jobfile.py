@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -28,7 +28,7 @@ from pydantic import (
 
 from bulkflow.errors import InputError
 from bulkflow.job.changes import Change, Resource
-from bulkflow.job.sourcemap import DocumentError, SourceMap, parse
+from bulkflow.job.sourcemap import DocumentError, SourceMap, parse, syntax_problem
 from bulkflow.job.targets import (
     ID_RULE,
     TARGET_ID,
@@ -213,10 +213,8 @@ def load_job(path: Path | str) -> LoadedJob:
     except DocumentError as exc:
         raise InputError(str(exc), path, exc.line) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"not valid YAML or JSON: {problem}", path, where) from None
+        where, message = syntax_problem(exc)
+        raise InputError(message, path, where) from None
     if not isinstance(raw, dict):
         raise InputError(
             "a job file is a mapping (version, name, resource, targets, changes)", path, 1
@@ -224,11 +222,11 @@ def load_job(path: Path | str) -> LoadedJob:
     unsendable = list(_unsendable(raw, ()))
     if unsendable:
         problems = [(lines.line(where), f"{_dotted(where)}: {why}") for where, why in unsendable]
-        raise InputError("invalid job", path, problems=problems[:20])
+        raise InputError("invalid job", path, problems=by_line(problems)[:20])
     try:
         job = Job.model_validate(raw)
     except ValidationError as exc:
-        raise InputError("invalid job", path, problems=problems_of(exc, lines)) from None
+        raise InputError("invalid job", path, problems=by_line(problems_of(exc, lines))) from None
     return LoadedJob(job, path, raw, lines, _digest(data, _targets_path(job, path.parent)))
 
 
@@ -283,13 +281,30 @@ def _digest(job_bytes: bytes, targets: Path | None) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+#: What pydantic writes before a validator's own message: "Value error, 'x' is not ...".
+_LIBRARY_PREFIX = re.compile(r"\b(?:Value error|Assertion failed), ")
+
+P = TypeVar("P", bound=tuple[Any, ...])
+
+
+def plain_message(message: str) -> str:
+    """A message without the prefixes pydantic puts before a validator's own words."""
+    return _LIBRARY_PREFIX.sub("", message)
+
+
+def by_line(problems: Iterable[P]) -> list[P]:
+    """Problems in the order of their lines in the file (those without a line last)."""
+    return sorted(problems, key=lambda p: (p[0] is None, p[0] or 0))
+
+
 def problems_of(
     exc: ValidationError, lines: SourceMap, prefix: tuple[Any, ...] = ()
 ) -> list[tuple[int | None, str]]:
+    """Each of a validation error's problems as ``(line, "where: what")``."""
     problems: list[tuple[int | None, str]] = []
     for error in exc.errors(include_url=False):
         loc = _data_path(prefix + tuple(error["loc"]))
-        message = error["msg"]
+        message = plain_message(error["msg"])
         if error["type"] == "string_pattern_mismatch" and loc[:1] == ("targets",):
             message = f"{short(error['input'])} is not a valid resource id ({ID_RULE})"
         if error["type"] == "unknown_change":

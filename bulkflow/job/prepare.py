@@ -13,7 +13,14 @@ from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from bulkflow.errors import InputError, Problem
 from bulkflow.job.changes import CHANGE_KINDS, KINDS_FOR, Change, kind_of, spec_of
-from bulkflow.job.jobfile import LoadedJob, QuerySpec, TargetsQuery, iter_targets, problems_of
+from bulkflow.job.jobfile import (
+    LoadedJob,
+    QuerySpec,
+    TargetsQuery,
+    by_line,
+    iter_targets,
+    problems_of,
+)
 from bulkflow.job.targets import Key, Target
 from bulkflow.job.templates import Renderer, TemplateError, has_template
 from bulkflow.secrets import REGISTRY, Redactor, secret_reference
@@ -80,12 +87,13 @@ def prepare(loaded: LoadedJob) -> PreparedJob:
     secrets = _read_secrets(loaded, problems)
     problems += _check_resource(loaded) + _check_contradictions(loaded)
     if problems:
-        raise InputError("invalid job", loaded.path, problems=problems)
+        raise InputError("invalid job", loaded.path, problems=by_line(problems))
     prepared = PreparedJob(loaded, secrets, 0)
     if prepared.query is not None:
         # The targets are known only once the query runs; check the templates without them.
-        problems = _render_problems(prepared, Target("query-target", {}, "query", None))
-        if problems:
+        found = _render_problems(prepared, Target("query-target", {}, "query", None))
+        if found:
+            problems = [(line, f"target query-target: {text}") for line, text in found]
             raise InputError("invalid job", loaded.path, problems=problems)
         return prepared
     prepared.target_count = _check_targets(prepared)
@@ -147,7 +155,8 @@ def _check_targets(prepared: PreparedJob) -> int:
     Only the ids are kept (as a set), so a 100,000-line targets file costs a few MB; where a
     duplicate was first listed is found by a second pass, only when there is one.
     """
-    problems: list[Problem] = []
+    # The same problem for many targets (a variable no CSV row defines) is reported once.
+    same: dict[tuple[int | None, str], list[str]] = {}
     seen: set[Key] = set()
     sandboxes: dict[str, None] = {}
     duplicates: list[Target] = []
@@ -157,12 +166,15 @@ def _check_targets(prepared: PreparedJob) -> int:
         if target.key in seen:
             duplicates.append(target)
         seen.add(target.key)
-        problems += _render_problems(prepared, target)
-        problems += _sandbox_problems(prepared, target, count)
+        for found in _render_problems(prepared, target) + _sandbox_problems(prepared, target):
+            same.setdefault(found, []).append(target.id)
         if target.sandbox is not None:
             sandboxes[target.sandbox] = None
-        if len(problems) + len(duplicates) >= 20:
+        if len(same) + len(duplicates) >= 20:
             break
+    problems: list[Problem] = [
+        (line, f"{_named(ids)}: {text}") for (line, text), ids in same.items()
+    ]
     problems += _duplicate_problems(prepared, duplicates)
     if problems:
         raise InputError("invalid targets", prepared.loaded.path, problems=problems)
@@ -173,12 +185,11 @@ def _check_targets(prepared: PreparedJob) -> int:
     return count
 
 
-def _sandbox_problems(prepared: PreparedJob, target: Target, number: int) -> list[Problem]:
+def _sandbox_problems(prepared: PreparedJob, target: Target) -> list[tuple[int | None, str]]:
     """A job that names its one sandbox cannot also take sandboxes from its targets CSV."""
-    where = target.line, target.source
     if target.sandbox is not None and prepared.job.sandbox is not None:
-        message = "the targets name their sandboxes: drop the job's sandbox key"
-        return [(where[0], message, where[1])] if number == 1 else []
+        line = prepared.loaded.lines.line(("sandbox",))
+        return [(line, "the targets CSV names each target's sandbox: drop the job's sandbox key")]
     return []
 
 
@@ -198,13 +209,23 @@ def _duplicate_problems(prepared: PreparedJob, duplicates: list[Target]) -> list
     ]
 
 
+def _named(ids: list[str]) -> str:
+    """``target a``, ``targets a and b``, ``targets a, b and 3 more``."""
+    if len(ids) == 1:
+        return f"target {ids[0]}"
+    if len(ids) == 2:
+        return f"targets {ids[0]} and {ids[1]}"
+    return f"targets {ids[0]}, {ids[1]} and {len(ids) - 2} more"
+
+
 def _render_problems(prepared: PreparedJob, target: Target) -> list[tuple[int | None, str]]:
+    """What rendering ``target``'s changes finds wrong, without the target's id."""
     try:
         prepared.changes_for(target)
     except TemplateError as exc:
         line = prepared.loaded.lines.line(("changes", *exc.path))
-        return [(line, f"target {target.id}: {exc}")]
+        return [(line, str(exc))]
     except ValidationError as exc:
         found = problems_of(exc, prepared.loaded.lines, ("changes",))
-        return [(ln, f"target {target.id}: after rendering, {msg}") for ln, msg in found]
+        return [(ln, f"after rendering, {msg}") for ln, msg in found]
     return []

@@ -167,6 +167,32 @@ def parse(text: str) -> tuple[Any, SourceMap]:
     return data, lines
 
 
+#: Where a scanner's context is one of these, the problem is that it was never closed: the
+#: line it starts on is the one to fix (the problem mark is where the file ran out).
+_UNCLOSED = {
+    "quoted scalar": "a quoted string",
+    "flow mapping": "a {...} mapping",
+    "flow sequence": "a [...] list",
+}
+
+
+def syntax_problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
+    """The line to fix and the message for a YAML syntax error, with the column in it."""
+    problem = getattr(exc, "problem", None) or str(exc).split("\n", 1)[0]
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return None, f"not valid YAML or JSON: {problem}"
+    context = str(getattr(exc, "context", None) or "")
+    start = getattr(exc, "context_mark", None)
+    opened = next((what for key, what in _UNCLOSED.items() if key in context), None)
+    if opened is not None and start is not None and start.line < mark.line:
+        return start.line + 1, (
+            f"column {start.column + 1}: not valid YAML or JSON: {opened} starts here and is "
+            f"not closed (line {mark.line + 1}, column {mark.column + 1}: {problem})"
+        )
+    return mark.line + 1, f"column {mark.column + 1}: not valid YAML or JSON: {problem}"
+
+
 def _reader_line(text: str, position: int) -> int:
     """The line of a reader error's position: a UTF-8 byte offset from libyaml, else characters."""
     if _EVENTS_IN_C:

@@ -34,7 +34,7 @@ def status_chart(counts: Mapping[str, int], width: int = 420) -> str:
         parts.append(
             f"<rect x='{label_w}' y='{y}' width='{w:.1f}' height='{bar_h}' fill='{COLOURS[status]}'/>"
         )
-        parts.append(f"<text x='{label_w + w + 6:.1f}' y='{y + 17}' font-size='13'>{n}</text>")
+        parts.append(f"<text x='{label_w + w + 6:.1f}' y='{y + 17}' font-size='13'>{n:,}</text>")
     return "".join(parts) + "</svg>"
 
 

@@ -27,12 +27,19 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from bulkflow.errors import InputError
 from bulkflow.records.charts import COLOURS, latency_histogram, status_chart
+from bulkflow.records.facts import facts
+from bulkflow.records.groups import Group, grouped
 from bulkflow.records.resultlog import STATUSES, LogScan, Status
 
 if TYPE_CHECKING:
     import jinja2
 
 PERCENTILES = (50, 90, 99)
+# What a page shows before the rest is counted (and folded away in HTML): a 5,000-target report
+# stays a few pages long; every target is in the log.
+SHOWN_SINGLE = 50
+SHOWN_PROBLEMS = 50
+SHOWN_IDS = 20  # ids a Markdown group lists (HTML lists all, folded)
 # CommonMark lets a backslash escape any ASCII punctuation, which then reads as itself. Escaping
 # it leaves data no way to start markup, a link, an entity, a table cell, or an autolink (GFM's
 # www. and scheme:// need an unescaped "." or ":", e-mail an "@", linkify's //host a "/").
@@ -86,10 +93,6 @@ class ReportData:
             key=lambda r: r["id"],
         )
 
-    def changed(self) -> list[dict[str, Any]]:
-        """Targets with changes (updated or planned), by id."""
-        return sorted((r for r in self.latest.values() if r.get("changes")), key=lambda r: r["id"])
-
     def percentiles(self) -> dict[str, float]:
         """Latency percentiles (nearest rank) and the maximum, in milliseconds."""
         values = sorted(self.durations_ms)
@@ -138,42 +141,6 @@ def _title(data: ReportData) -> str:
     first = data.runs[0]
     kind = "dry run" if first.get("dry_run") else "apply" if first.get("apply") else "run"
     return f"bulkflow {kind} report: {first.get('job')}"
-
-
-def _facts(data: ReportData) -> list[tuple[str, str]]:
-    first, last = data.runs[0], data.runs[-1]
-    return [
-        ("Job", f"{first.get('job')} ({first.get('resource')})"),
-        ("Job file", str(first.get("job_file"))),
-        ("Job digest", str(first.get("digest"))),
-        ("Result log", str(data.path)),
-        (
-            "Runs in this log",
-            f"{len(data.runs)} (first started {first.get('started_at')}, last {last.get('started_at')})",
-        ),
-        ("Targets", str(len(data.latest))),
-        *_unfinished(data),
-        ("Conflicts re-planned", str(data.conflicts)),
-        ("Requests retried", str(data.retries)),
-    ]
-
-
-def _unfinished(data: ReportData) -> list[tuple[str, str]]:
-    """What the log says was left undone: targets never attempted, and why the run stopped."""
-    facts: list[tuple[str, str]] = []
-    listed = data.runs[0].get("targets")
-    if data.runs[0].get("apply"):
-        listed = None  # an apply works on the plan's targets, not on every target of the job
-    if isinstance(listed, int) and not isinstance(listed, bool) and listed > len(data.latest):
-        facts.append(("Not attempted", f"{listed - len(data.latest)} of {listed} targets"))
-    last = data.summaries[-1] if data.summaries else None
-    if last is None or len(data.summaries) < len(data.runs):
-        facts.append(("Stopped", "the last run ended without a summary (killed or crashed)"))
-    elif last.get("unreachable"):
-        facts.append(("Stopped", f"the service could not be reached: {last['unreachable']}"))
-    elif last.get("interrupted"):
-        facts.append(("Stopped", "interrupted (Ctrl-C or SIGTERM)"))
-    return facts
 
 
 def repr_name(record: dict[str, Any]) -> str:
@@ -246,19 +213,50 @@ def html_environment() -> jinja2.Environment:
 
 
 def _view(data: ReportData) -> dict[str, Any]:
-    """What both templates show, as values from the log; each template escapes them its way."""
+    """What both templates show, as values from the log; each template escapes them its way.
+
+    Targets with the same changes are one group with its count and ids; then the targets whose
+    changes are their own, then failures (which show no changes). Long lists are cut to what a
+    page can hold: the rest is counted (and, in HTML, folded away), every target is in the log.
+    """
     counts = data.counts
-    changed = [
-        {"id": r["id"], "quoted_name": repr_name(r), "status": r["status"], "changes": r["changes"]}
-        for r in data.changed()
-    ]
+    groups = grouped(data.latest.values())
+    single = [_own(data.latest[g.ids[0]], g) for g in groups.single()]
+    problems = [_problem(r) for r in data.problems()]
+    resource = str(data.runs[0].get("resource") or "targets")
     return {
         "title": _title(data),
-        "facts": _facts(data),
+        "facts": facts(data),
         "statuses": [(s, counts[s]) for s in STATUSES if counts.get(s)],
-        "problems": [_problem(r) for r in data.problems()],
+        "groups": [_group(g, resource) for g in groups.shared()],
+        "single": single[:SHOWN_SINGLE],
+        "more_single": single[SHOWN_SINGLE:],
+        "ungrouped": groups.ungrouped,
+        "problems": problems[:SHOWN_PROBLEMS],
+        "more_problems": problems[SHOWN_PROBLEMS:],
+        "problem_kinds": Counter(str(p["kind"]) for p in problems).most_common(),
         "latency": data.percentiles(),
-        "changed": changed,
+        "shown_ids": SHOWN_IDS,
+    }
+
+
+def _group(group: Group, resource: str) -> dict[str, Any]:
+    """A change set shared by several targets: how many, the lines, the ids."""
+    noun = resource if group.count != 1 else resource.removesuffix("s")
+    return {
+        "title": f"{group.count:,} {noun}",
+        "changes": list(group.changes),
+        "ids": sorted(group.ids),
+    }
+
+
+def _own(record: dict[str, Any], group: Group) -> dict[str, Any]:
+    """A target whose changes no other target shares."""
+    return {
+        "id": record["id"],
+        "quoted_name": repr_name(record),
+        "status": record["status"],
+        "changes": list(group.changes),
     }
 
 

@@ -82,3 +82,6 @@ class SimConfig(BaseModel):
     ims_echo_secret: bool = False  # IMS refusals quote the client_secret sent (hostile)
     journal: bool = True
     on_demand: bool = False  # unknown ids in the default sandbox are generated when read
+    # (kind, id, shape) documents to generate at start: the ids some jobs name (bulkflow sim
+    # seeds the example jobs' targets so that they exist without on_demand).
+    ensure: tuple[tuple[str, str, str], ...] = ()

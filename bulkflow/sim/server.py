@@ -7,6 +7,7 @@ import contextlib
 import gc
 import signal
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -94,21 +95,26 @@ class Simulator:
         await self.stop()
 
 
-async def serve(config: SimConfig, announce: bool = True) -> None:
-    """Run the simulator until SIGINT or SIGTERM (``bulkflow sim``)."""
+async def serve(
+    config: SimConfig, announce: bool = True, banner: Callable[[Simulator], str] | None = None
+) -> None:
+    """Run the simulator until SIGINT or SIGTERM (``bulkflow sim``).
+
+    Once it listens it prints one line with its address (scripts read it), then ``banner``'s
+    text: what a client needs to reach it.
+    """
     started = time.perf_counter()
     sim = await Simulator(config).start()
     if announce:
         counts = {k: len(sim.store.docs(config.sandbox, k)) for k in KINDS}
         print(
             f"bulkflow simulator on {sim.root_url} (sandbox {config.sandbox}: "
-            f"{counts['flows']} flows, {counts['connections']} connections, "
-            f"{counts['targetConnections']} target and {counts['sourceConnections']} source "
-            "connections; "
-            f"ready in {time.perf_counter() - started:.2f}s)\n"
-            f"  AEP_BASE_URL={sim.base_url}\n  AEP_IMS_URL={sim.ims_url}",
+            f"{counts['flows']} flows, {counts['connections']} connections; "
+            f"ready in {time.perf_counter() - started:.2f}s)",
             flush=True,
         )
+        extra = banner(sim) if banner is not None else default_banner(sim)
+        print(extra, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -120,6 +126,11 @@ async def serve(config: SimConfig, announce: bool = True) -> None:
     finally:
         housekeeping.cancel()
         await sim.stop()
+
+
+def default_banner(sim: Simulator) -> str:
+    """Where the Flow Service and its token endpoint are."""
+    return f"  AEP_BASE_URL={sim.base_url}\n  AEP_IMS_URL={sim.ims_url}"
 
 
 async def keep_collections_short(every_s: float = FREEZE_EVERY_S) -> None:

@@ -118,6 +118,8 @@ class Store:
         for _ in range(self.config.connections):
             self.ensure("connections", generate.rng_uuid(rng))
         self._seed_exports()
+        for kind, doc_id, shape in self.config.ensure:
+            self.ensure(kind, doc_id, shape)
         for path in self.config.load:
             self.load_file(path)
 

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from bulkflow.cli.console import ProgressBar, print_summary
+from bulkflow.cli.console import ProgressBar, RunFacts, Step, print_summary
 from bulkflow.engine.pool import Summary
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
 
@@ -47,7 +47,8 @@ def test_summary_lists_failures_and_the_retry_command() -> None:
     summary.counts.update({"updated": 3, "failed": 1})
     summary.failed.append({"id": "f-1", "error": {"kind": "not_found", "message": "GET 404: gone"}})
     out = io.StringIO()
-    print_summary(summary, Console(file=out, width=160), None, [["bulkflow", "retry", "run.jsonl"]])
+    facts = RunFacts(steps=[Step("retry", ["bulkflow", "retry", "run.jsonl"])])
+    print_summary(summary, Console(file=out, width=160), facts)
     text = out.getvalue()
     assert "updated" in text
     assert "f-1" in text

@@ -77,7 +77,7 @@ async def test_secret_inserted_as_it_is_is_valid(tmp_path: Path, template: str) 
     job = secret_job(tmp_path, template)
     status, out, err = await bulkflow("validate", str(job), env={"PW": SECRET})
     assert status == 0, err
-    assert "valid: 1 targets" in out
+    assert "valid: 1 target, 1 change" in out
     assert not shows_secret(out + err)
 
 

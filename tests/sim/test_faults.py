@@ -124,7 +124,7 @@ async def test_sim_command_serves_in_its_own_process() -> None:
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulkflow", "sim", "--port", "0", "--flows", "50",
+        sys.executable, "-m", "bulkflow", "sim", "--port", "0", "--flows", "50", "--no-jobs",
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
