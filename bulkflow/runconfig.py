@@ -33,7 +33,7 @@ FLAGS = {
     "continue_on_failure": "--continue-on-failure",
 }
 #: What an earlier run's header may hand on to a retry or resume (not where a plan file was).
-INHERITED = frozenset(FLAGS) - {"replan", "skip_stale"}
+INHERITED = frozenset(FLAGS) - {"replan", "skip_stale", "continue_on_failure"}
 
 
 #: Seconds per request, unless a job or a flag says otherwise (the one place this default lives).

@@ -26,6 +26,7 @@ from bulkflow.engine.pool import Engine, Observer, Summary, TargetStrategy
 from bulkflow.engine.saved import SavedPlanApply
 from bulkflow.engine.target import TargetPath, count_retry
 from bulkflow.engine.undo import UndoPath
+from bulkflow.errors import InputError
 from bulkflow.flowservice.auth import token_source
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.flowservice.pacing import Pacer
@@ -33,7 +34,7 @@ from bulkflow.flowservice.query import run_query
 from bulkflow.flowservice.retry import RetryPolicy
 from bulkflow.flowservice.settings import Settings, check_transport
 from bulkflow.job.prepare import PreparedJob
-from bulkflow.job.targets import Key, Target
+from bulkflow.job.targets import SANDBOX, Key, Target, check_id
 from bulkflow.records.resultlog import (
     LogState,
     ResultLog,
@@ -224,7 +225,9 @@ async def _run_legs(
         try:
             await engine.run(_pending(job, skip, plan.only, sandbox))
         finally:
-            summary.add(engine.summary, sandbox)
+            # A retry's sandboxes without a chosen target have nothing to say.
+            shown = engine.summary.total or plan.only is None
+            summary.add(engine.summary, sandbox if shown else None)
         if engine.summary.interrupted or engine.summary.unreachable is not None:
             return
         rest = [name for name, _ in legs[number + 1 :] if name is not None]
@@ -234,7 +237,7 @@ async def _run_legs(
             and not plan.config.continue_on_failure
         ):
             summary.halted_sandboxes = rest
-            log.warning("run.sandboxes_halted", failed_in=sandbox, halted=rest)
+            log.info("run.sandboxes_halted", failed_in=sandbox, halted=rest)
             return
 
 
@@ -349,10 +352,16 @@ def _recorded_keys(header: dict[str, Any] | None) -> list[Key] | None:
         return None
     keys: list[Key] = []
     for item in recorded:
-        if isinstance(item, list) and len(item) == 2:
-            keys.append((str(item[0]), str(item[1])))
-        else:
-            keys.append((None, str(item)))
+        sandbox, target_id = (
+            (item[0], item[1]) if isinstance(item, list) and len(item) == 2 else (None, item)
+        )
+        # An edited header must not put a header or a path into a request.
+        if sandbox is not None and not (isinstance(sandbox, str) and SANDBOX.fullmatch(sandbox)):
+            raise InputError("the run header's resolved_targets name a sandbox that is not one")
+        if not isinstance(target_id, str):
+            raise InputError("the run header's resolved_targets hold an id that is not a string")
+        check_id(target_id, "the run header's resolved_targets", None)
+        keys.append((sandbox, target_id))
     return keys
 
 
@@ -367,16 +376,18 @@ def identity(settings: Settings, job: PreparedJob | None = None) -> dict[str, An
     """
     return {
         "base_url": REGISTRY.text(public_url(settings.base_url)),
-        "sandbox": REGISTRY.text(_sandboxes(settings, job)),
+        "sandbox": _sandboxes(settings, job),
+        "sandboxes": None if job is None else job.sandbox_order,
         "org_id": None if settings.org_id is None else REGISTRY.text(settings.org_id),
         "operator": REGISTRY.text(operator()),
     }
 
 
-def _sandboxes(settings: Settings, job: PreparedJob | None) -> str:
-    """The sandbox a run goes to (the job's own, else the environment's), or its several."""
+def _sandboxes(settings: Settings, job: PreparedJob | None) -> str | None:
+    """The sandbox a run goes to (the job's own, else the environment's); None when it goes
+    to several (the header's ``sandboxes`` names them)."""
     if job is not None and job.sandbox_order is not None:
-        return ", ".join(job.sandbox_order)
+        return None
     return (job.job.sandbox if job is not None else None) or settings.sandbox
 
 

@@ -14,7 +14,7 @@ from bulkflow.cli.undo import undo_subject
 from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import PreparedJob, prepare
-from bulkflow.records.resultlog import default_log_path, read_log_state
+from bulkflow.records.resultlog import default_log_path, header_flag, read_log_state
 from bulkflow.records.savedplan import read_plan
 from bulkflow.runner import RunPlan
 
@@ -56,8 +56,10 @@ def apply_command(args: argparse.Namespace) -> int:
     earlier = read_log_state(args.log) if args.log is not None else None
     log_path = args.log or default_log_path(job.job.name)
     only = frozenset(entries)
+    # An undo goes where the run went (a --sim run's undo replays it in a simulator).
+    sim = args.sim or (undone is not None and header_flag(undone.header, "sim", undone.path))
     plan = RunPlan(
-        config, log_path, False, args.sim, only, args.force, earlier, saved=entries, undo=undone
+        config, log_path, False, sim, only, args.force, earlier, saved=entries, undo=undone
     )
     return run_and_report(args, job, plan)
 

@@ -174,7 +174,9 @@ def _print_identity(identity: Mapping[str, Any], console: Console) -> None:
     if identity.get("sim"):
         where = "the embedded simulator (--sim): nothing was sent to Adobe"
     else:
-        where = f"{identity.get('base_url')}, sandbox {identity.get('sandbox')}"
+        sandboxes = identity.get("sandboxes")
+        named = f"sandboxes {', '.join(sandboxes)}" if sandboxes else None
+        where = f"{identity.get('base_url')}, {named or 'sandbox ' + str(identity.get('sandbox'))}"
         where += f", org {identity.get('org_id')}"
     who = f"By {identity.get('operator')} with bulkflow {identity.get('bulkflow')}"
     who += f"; job {identity.get('job_file')} ({_short_digest(identity.get('digest'))})"
@@ -232,7 +234,7 @@ def _print_how_it_went(summary: Summary, console: Console, targets: int | None) 
 def _print_sandboxes(summary: Summary, console: Console) -> None:
     """Over several sandboxes: the counts of each, and the ones a failure kept from starting."""
     for name, counts in summary.per_sandbox.items():
-        shown = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to do"
+        shown = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no targets"
         console.print(f"Sandbox {name}: {shown}.", markup=False)
     if summary.halted_sandboxes:
         console.print(

@@ -71,7 +71,7 @@ def run_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--strict",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="fail a target whose plan goes past an Adobe guardrail (250 audiences, 50 attributes)",
     )

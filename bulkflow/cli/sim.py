@@ -100,7 +100,7 @@ def _add_fault_flags(faults: argparse._ArgumentGroup) -> None:
     faults.add_argument(
         "--reject-credentials-matching",
         metavar="VALUE",
-        help="GET /connections/{id}/test fails for a connection whose auth params hold VALUE",
+        help="GET /connections/{id}/test fails for a connection with an auth param equal to VALUE",
     )
     faults.add_argument("--redirect-to", help="origin redirects point at, e.g. http://127.0.0.1:9")
     faults.add_argument(

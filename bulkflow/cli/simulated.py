@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from bulkflow.job.targets import Key
 from bulkflow.undo.history import UndoSource, read_source
 from bulkflow.undo.inverse import Applied
 
+MAX_SEEDED_SANDBOXES = 10
 MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
 # The generated shapes a replayed run may have found, tried in turn until its changes apply.
 REPLAY_SHAPES = {
@@ -84,6 +86,9 @@ async def simulator_for(
     )
     async with Simulator(config) as sim:
         shape = shape_for(job.job)
+        for other in (job.job.sandboxes or [])[:MAX_SEEDED_SANDBOXES]:
+            if other != sandbox:  # a query over several sandboxes finds resources in each
+                _seed_sandbox(sim, job.job.resource, other, generated, shape)
         for target in job.targets():
             if target.sandbox is not None:  # a targets CSV's other sandboxes exist there
                 docs = sim.store.docs(target.sandbox, job.job.resource)
@@ -102,6 +107,13 @@ async def simulator_for(
             access_token=None,
         )
         yield sim, settings
+
+
+def _seed_sandbox(sim: Simulator, kind: str, sandbox: str, count: int, shape: str) -> None:
+    """``count`` generated resources in another sandbox, with ids of their own."""
+    for number in range(count):
+        doc_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bulkflow-sim:{sandbox}:{number}"))
+        sim.store.put(kind, sim.store.build(kind, doc_id, shape), sandbox=sandbox)
 
 
 def _replay(sim: Simulator, undo: UndoSource, kind: str, key: Key) -> None:

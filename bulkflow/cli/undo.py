@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from bulkflow import diagnostics
 from bulkflow.cli.exits import EXIT_OK
 from bulkflow.cli.options import config_for, run_flags
 from bulkflow.cli.session import run_and_report
 from bulkflow.errors import InputError
+from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.records.resultlog import (
     LogState,
@@ -23,8 +27,12 @@ from bulkflow.records.resultlog import (
 )
 from bulkflow.runconfig import recorded
 from bulkflow.runner import RunPlan
+from bulkflow.secrets import REGISTRY
 from bulkflow.undo.history import UndoSource, read_source
 from bulkflow.undo.job import undo_job
+
+log = structlog.get_logger("bulkflow.undo")
+MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +60,7 @@ def undo_command(args: argparse.Namespace) -> int:
     and send it (or show it, with ``--dry-run``)."""
     diagnostics.configure(args.log_level, args.log_format)
     source = read_source(args.undone_log)
+    mask_job_secrets(source)
     job = undo_job(source)
     if args.resume and args.log is None:
         raise InputError("--resume needs --log PATH: the log of the undo to resume")
@@ -82,6 +91,7 @@ def undo_subject(
     """The undo a log header or plan file names (``undo_of``), checked against ``digest``:
     the undone log's changes must be the ones the undo was made for."""
     source = read_source(Path(undone))
+    mask_job_secrets(source)
     if source.digest != digest and not force:
         raise InputError(
             f"{undone} records other changes than when this undo was made; use --force to go on",
@@ -106,3 +116,31 @@ def retry_undo(args: argparse.Namespace, state: LogState, header: dict[str, Any]
         config, log_path, False, sim, frozenset(failed), args.force, earlier, undo=source
     )
     return run_and_report(args, job, plan)
+
+
+def mask_job_secrets(source: UndoSource) -> None:
+    """Register the secrets of the job whose run is undone, so no output shows them.
+
+    The run wrote them into the documents (a name, a description) that the undo reads now.
+    The job is found through the log's header (through each ``undo_of`` for an undo's log);
+    a secret that cannot be read any more is said once, not guessed.
+    """
+    header: dict[str, Any] = source.header
+    for _ in range(MAX_UNDO_CHAIN):
+        undone = header.get("undo_of")
+        if not isinstance(undone, str):
+            break
+        with contextlib.suppress(InputError):
+            header = read_source(Path(undone)).header
+    job_file = header.get("job_file_abs")
+    if not isinstance(job_file, str) or not Path(job_file).is_file():
+        return
+    try:
+        loaded = load_job(Path(job_file))
+    except InputError:
+        return
+    for name, secret in loaded.job.secrets.items():
+        try:
+            REGISTRY.add(secret.read(loaded.base_dir).get_secret_value())
+        except ValueError:
+            log.warning("undo.secret_unreadable", secret=name, job_file=job_file)

@@ -7,34 +7,11 @@ log still says what may have been applied, and ``bulkflow undo`` can take it bac
 
 from __future__ import annotations
 
-from typing import Any
-
 from bulkflow.engine.target import Outcome
 from bulkflow.job.targets import Target
 from bulkflow.records.resultlog import ResultSink, utc_now
 from bulkflow.secrets import Redactor
-
-WITHHELD_SECRET = "the value holds a secret, never recorded"
-
-
-def recorded_images(
-    redactor: Redactor, ops: list[dict[str, Any]], images: list[dict[str, Any]] | None
-) -> list[dict[str, Any]] | None:
-    """Before-images as they may be written: where the op or the value before it holds a
-    secret, the image is withheld (a masked value could never be put back truthfully)."""
-    if images is None:
-        return None
-    kept = []
-    for op, image in zip(ops, images, strict=False):
-        secret = _holds(redactor, op.get("value")) or _holds(redactor, image.get("was"))
-        kept.append(
-            {"path": redactor.text(image["path"]), "withheld": WITHHELD_SECRET} if secret else image
-        )
-    return kept
-
-
-def _holds(redactor: Redactor, value: Any) -> bool:
-    return value is not None and redactor.data(value) != value
+from bulkflow.undo.images import recorded_images
 
 
 class Journal:
@@ -53,6 +30,7 @@ class Journal:
                 "type": "intent",
                 "id": mask(target.id),
                 "resource": self.resource,
+                "sandbox": target.sandbox,
                 "etag_before": None if outcome.etag_before is None else mask(outcome.etag_before),
                 "ops": self.redactor.ops(outcome.ops),
                 "before": recorded_images(self.redactor, outcome.ops, outcome.images),

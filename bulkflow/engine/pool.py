@@ -19,7 +19,6 @@ import structlog
 
 from bulkflow.diagnostics import debug_enabled
 from bulkflow.engine.feed import BatchFeed, DirectFeed, Prefetched
-from bulkflow.engine.journal import recorded_images
 from bulkflow.engine.summary import KEPT_FAILURES
 from bulkflow.engine.summary import Summary as Summary  # where callers have always found it
 from bulkflow.engine.target import Outcome, TargetPath, current
@@ -35,6 +34,7 @@ from bulkflow.records.resultlog import (
     utc_now,
 )
 from bulkflow.runconfig import RunConfig
+from bulkflow.undo.images import recorded_images
 
 log = structlog.get_logger("bulkflow.engine.pool")
 PROBLEMS = frozenset({Status.FAILED, Status.STALE})

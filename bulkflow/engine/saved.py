@@ -16,6 +16,7 @@ import structlog
 from bulkflow.engine.feed import Prefetched
 from bulkflow.engine.target import Outcome, TargetPath
 from bulkflow.errors import ConflictError
+from bulkflow.guardrails import enforce
 from bulkflow.job.targets import Key, Target
 from bulkflow.records.resultlog import Status
 from bulkflow.secrets import resolve_references
@@ -46,6 +47,8 @@ class SavedPlanApply:
             if self.options.replan:
                 return await self.path.attempts(target, outcome, None)
             return _stale(target, outcome, f"{entry['stale']}; not applied", None)
+        outcome.warnings = list(entry.get("warnings", []))
+        enforce(outcome.warnings, self.options.strict)  # --strict: a guardrail fails it, unsent
         outcome.attempts += 1
         outcome.ops = resolve_references(entry["ops"], self.path.job.secrets)
         outcome.images = entry.get("before")

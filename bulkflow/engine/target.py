@@ -130,7 +130,8 @@ class TargetPath:
             if self.options.dry_run:
                 if self.on_planned is not None:
                     self.on_planned(target, outcome, etag)
-                return Status.PLANNED
+                # As the real run will end: part of an undo that cannot be done is a failure.
+                return Status.FAILED if outcome.note is not None else Status.PLANNED
             try:
                 await self.send(target, etag, outcome)
                 return self.sent_status(outcome)

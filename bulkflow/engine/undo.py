@@ -46,10 +46,11 @@ class UndoPath(TargetPath):
             raise IrreversibleError("not undoable: " + "; ".join(inverse.irreversible))
         if inverse.irreversible:
             why = "; ".join(inverse.irreversible)
+            tense = "would be" if self.options.dry_run else "are"
             outcome.note = {
                 "kind": "irreversible",
                 "status": None,
-                "message": f"the target's other changes are reverted; not undoable: {why}",
+                "message": f"the target's other changes {tense} reverted; not undoable: {why}",
             }
         return left
 

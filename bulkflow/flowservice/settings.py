@@ -82,6 +82,9 @@ def check_transport(settings: Settings) -> None:
     """Refuse plain ``http://`` except to a loopback host: tokens would travel in clear."""
     for name, url in (("AEP_BASE_URL", settings.base_url), ("AEP_IMS_URL", settings.ims_url)):
         parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            # Never quoted back: what stands before the @ may be a password.
+            raise InputError(f"{name} must not hold a user name or password (user@host)")
         if parts.scheme == "https":
             continue
         if parts.scheme != "http":

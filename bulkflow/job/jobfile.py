@@ -23,7 +23,6 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
-    model_validator,
 )
 
 from bulkflow.errors import InputError
@@ -153,22 +152,6 @@ class Job(BaseModel):
     targets: Targets
     changes: list[Change] = Field(min_length=1)
     options: Options = Options()
-
-    @model_validator(mode="after")
-    def _one_way_to_name_sandboxes(self) -> Job:
-        if self.sandboxes is None:
-            return self
-        if self.sandbox is not None:
-            raise ValueError("give either sandbox or sandboxes, not both")
-        twice = sorted({s for s in self.sandboxes if self.sandboxes.count(s) > 1})
-        if twice:
-            raise ValueError(f"sandboxes names {', '.join(twice)} more than once")
-        if not isinstance(self.targets, TargetsQuery):
-            raise ValueError(
-                "sandboxes needs query targets: ids differ per sandbox (or list the ids in a "
-                "targets CSV with a sandbox column)"
-            )
-        return self
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ the first request.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
@@ -44,6 +45,8 @@ class PreparedJob:
         self._resolved: list[Target] | None = None
         #: The sandboxes a job over several runs in, in order (None: one sandbox).
         self.sandbox_order: list[str] | None = loaded.job.sandboxes
+        #: For an undo: the log whose changes it takes back (its path is ``loaded.path``).
+        self.undo_of: Path | None = None
 
     @property
     def query(self) -> QuerySpec | None:
@@ -56,7 +59,7 @@ class PreparedJob:
         self._resolved = list(targets)
         self.target_count = len(self._resolved)
         named = [t.sandbox for t in self._resolved if t.sandbox is not None]
-        if named:
+        if named and not self.job.sandboxes:  # a query's sandboxes stay, found empty or not
             self.sandbox_order = list(dict.fromkeys(named))
 
     def targets(self) -> Iterator[Target]:
@@ -85,7 +88,7 @@ def prepare(loaded: LoadedJob) -> PreparedJob:
     """Read the secrets and check every target; raise one :class:`InputError` listing problems."""
     problems: list[tuple[int | None, str]] = []
     secrets = _read_secrets(loaded, problems)
-    problems += _check_resource(loaded) + _check_contradictions(loaded)
+    problems += _check_resource(loaded) + _check_contradictions(loaded) + _check_sandboxes(loaded)
     if problems:
         raise InputError("invalid job", loaded.path, problems=by_line(problems))
     prepared = PreparedJob(loaded, secrets, 0)
@@ -122,6 +125,29 @@ def _check_resource(loaded: LoadedJob) -> list[tuple[int | None, str]]:
             listed = ", ".join(k for k in CHANGE_KINDS if k in fitting)
             message = f"changes.{index}: {kind} does not apply to resource {resource!r} (its changes: {listed})"
             problems.append((loaded.lines.line(("changes", index)), message))
+    return problems
+
+
+def _check_sandboxes(loaded: LoadedJob) -> list[tuple[int | None, str]]:
+    """``sandboxes`` goes with query targets only (ids differ per sandbox), once each."""
+    job = loaded.job
+    if job.sandboxes is None:
+        return []
+    line = loaded.lines.line(("sandboxes",))
+    problems: list[tuple[int | None, str]] = []
+    if job.sandbox is not None:
+        problems.append((line, "give either sandbox or sandboxes, not both"))
+    twice = sorted({s for s in job.sandboxes if job.sandboxes.count(s) > 1})
+    if twice:
+        problems.append((line, f"sandboxes names {', '.join(twice)} more than once"))
+    if not isinstance(job.targets, TargetsQuery):
+        problems.append(
+            (
+                line,
+                "sandboxes needs query targets: ids differ per sandbox (to list ids, give a "
+                "targets CSV a sandbox column)",
+            )
+        )
     return problems
 
 

@@ -113,8 +113,18 @@ def discard_if_empty(path: Path) -> None:
 def check_apart(path: Path, what: str, *others: Path | None) -> None:
     """Refuse an output path that is one of the run's own files (the job file, the log)."""
     for other in others:
-        if other is not None and path.resolve() == other.resolve():
+        if other is not None and _same_file(path, other):
             raise InputError(f"the {what} would overwrite {other}; give it a path of its own", path)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """The same path, or two names of one file (a hard link)."""
+    if path.resolve() == other.resolve():
+        return True
+    try:
+        return path.exists() and other.exists() and os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -367,6 +377,10 @@ def check_owner(
 
 def _mode_message(log_is_dry: bool, header: dict[str, Any]) -> str:
     job_file = header.get("job_file_abs") or header.get("job_file") or "JOB"
+    undone = header.get("undo_of")
+    if undone:  # an undo's log: the undo is made again from the log it undoes
+        dry = "" if log_is_dry else " --dry-run"
+        return f"this log holds one kind of undo; for the other: bulkflow undo {undone}{dry}"
     if log_is_dry:
         return (
             "this is a dry run's log: changes are never made from or into it. To make them, "

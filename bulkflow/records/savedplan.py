@@ -23,6 +23,7 @@ from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Target
 from bulkflow.records.resultlog import utc_now, write_private
 from bulkflow.secrets import REGISTRY
+from bulkflow.undo.images import recorded_images
 
 if TYPE_CHECKING:
     from bulkflow.flowservice.client import FlowClient
@@ -49,6 +50,8 @@ class Planned(Protocol):
     def state_before(self) -> str | None: ...
     @property
     def note(self) -> Mapping[str, object] | None: ...
+    @property
+    def warnings(self) -> list[str]: ...
 
 
 class PlanRecorder:
@@ -69,13 +72,15 @@ class PlanRecorder:
             "name": None if planned.name is None else mask(planned.name),
             "etag": mask(etag),
             "ops": REGISTRY.data(planned.ops),
-            "before": REGISTRY.data(planned.images),
+            "before": recorded_images(REGISTRY, planned.ops, planned.images),
             "changes": [mask(line) for line in planned.changes],
         }
         if target.sandbox is not None:
             entry["sandbox"] = target.sandbox
         if planned.action:
             entry |= {"action": planned.action, "state_before": planned.state_before}
+        if planned.warnings:  # past a guardrail: ``apply --strict`` refuses it
+            entry["warnings"] = [mask(warning) for warning in planned.warnings]
         if planned.note is not None:  # an undo's irreversible part, said again when applied
             entry["note"] = REGISTRY.data(dict(planned.note))
         self.entries.append(entry)
@@ -131,6 +136,7 @@ class _Entry(BaseModel):
     state_before: str | None = None
     note: dict[str, Any] | None = None
     sandbox: str | None = None
+    warnings: list[str] = []
 
 
 class _PlanFile(BaseModel):
@@ -214,7 +220,8 @@ def _stale_message(
     lines += [f"  {target_id}: {reason}" for target_id, reason in list(stale.items())[:SHOWN_STALE]]
     if len(stale) > SHOWN_STALE:
         lines.append(f"  ... and {len(stale) - SHOWN_STALE} more")
-    lines.append(f"Make and review a new plan: bulkflow plan {job.loaded.path} --out PLAN")
+    again = "undo" if job.undo_of is not None else "plan"
+    lines.append(f"Make and review a new plan: bulkflow {again} {job.loaded.path} --out PLAN")
     lines.append(
         f"or apply the rest, recording these stale: bulkflow apply {plan_file or 'PLAN'} --skip-stale"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,15 @@ import jsonpointer
 import orjson
 
 from bulkflow.errors import InputError
-from bulkflow.job.targets import Key, record_key
+from bulkflow.job.targets import SANDBOX, Key, check_id, record_key
 from bulkflow.planner import Pointer
 from bulkflow.undo.inverse import Applied
 
 UNDO_SUFFIX = "-undo"
 OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+MAX_RECORD_BYTES = 16 * 2**20  # a record holds one document's worth of values at most
+MAX_DEPTH = 100  # deeper than any Flow Service document: written back, it could not be
+JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
 
 
 @dataclass
@@ -107,9 +111,9 @@ def read_source(path: Path) -> UndoSource:
             source = source or _first_header(record, path)
             _keep(source, pending)
             continue
-        if source is None or not isinstance(record.get("id"), str):
+        if source is None or record.get("type") not in ("intent", "result"):
             continue
-        target = record_key(record, source.header)
+        target = _checked_key(record, source, path)
         if record.get("type") == "intent":
             pending[target] = offset
         elif record.get("type") == "result":
@@ -137,7 +141,29 @@ def _first_header(record: dict[str, Any], path: Path) -> UndoSource:
         raise InputError(
             "this is a dry run's log: it changed nothing, so there is nothing to undo", path
         )
+    for field_name, pattern in (("job", JOB_NAME), ("sandbox", SANDBOX)):
+        value = record.get(field_name)
+        if value is not None and not (isinstance(value, str) and pattern.fullmatch(value)):
+            raise InputError(f"the run header's {field_name} is not a {field_name} name", path)
+    sandboxes = record.get("sandboxes")
+    if sandboxes is not None and not (
+        isinstance(sandboxes, list)
+        and all(isinstance(s, str) and SANDBOX.fullmatch(s) for s in sandboxes)
+    ):
+        raise InputError("the run header's sandboxes are not sandbox names", path)
     return UndoSource(path, record)
+
+
+def _checked_key(record: dict[str, Any], source: UndoSource, path: Path) -> Key:
+    """A record's target key; an id or sandbox no run could have written is an edited log."""
+    target_id = record.get("id")
+    if not isinstance(target_id, str):
+        raise InputError("a record's id is not a string: an edited log", path)
+    check_id(target_id, path, None)
+    key = record_key(record, source.header)
+    if source.header.get("sandboxes") and not (key[0] and SANDBOX.fullmatch(key[0])):
+        raise InputError(f"the record of {target_id} names no sandbox the run went to", path)
+    return key
 
 
 def _changed(record: dict[str, Any]) -> bool:
@@ -149,12 +175,22 @@ def _changed(record: dict[str, Any]) -> bool:
     return made and bool(record.get("ops") or record.get("action"))
 
 
+def _depth(value: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How deeply ``value`` nests, counted no further than ``limit``."""
+    if limit <= 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Each complete record with its byte offset (a torn or foreign line is skipped)."""
     try:
         with path.open("rb") as handle:
             offset = 0
-            for line in handle:
+            while line := handle.readline(MAX_RECORD_BYTES + 1):
+                if len(line) > MAX_RECORD_BYTES:
+                    raise InputError("a line longer than 16 MiB: not a bulkflow result log", path)
                 start, offset = offset, offset + len(line)
                 if not line.endswith(b"\n"):
                     continue
@@ -163,6 +199,10 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except orjson.JSONDecodeError:
                     continue
                 if isinstance(record, dict):
+                    if _depth(record) > MAX_DEPTH:
+                        raise InputError(
+                            f"a record nests deeper than {MAX_DEPTH} levels: an edited log", path
+                        )
                     yield start, record
     except OSError as exc:
         raise InputError(

@@ -21,9 +21,10 @@ from typing import Any
 import jsonpatch
 
 from bulkflow.planner import Doc, Op, Pointer, writable_copy
-from bulkflow.secrets import is_sensitive_key, is_sensitive_path
+from bulkflow.secrets import Redactor, is_sensitive_key, is_sensitive_path
 
 Image = dict[str, Any]
+WITHHELD_SECRET = "the value holds a secret, never recorded"
 
 
 def before_images(doc: Doc, ops: list[Op]) -> list[Image]:
@@ -110,3 +111,23 @@ def find(items: list[Any], wanted: Any) -> int | None:
         if identity(item) == wanted:
             return index
     return None
+
+
+def recorded_images(
+    redactor: Redactor, ops: list[dict[str, Any]], images: list[dict[str, Any]] | None
+) -> list[dict[str, Any]] | None:
+    """Before-images as they may be written: where the op or the value before it holds a
+    secret, the image is withheld (a masked value could never be put back truthfully)."""
+    if images is None:
+        return None
+    kept = []
+    for op, image in zip(ops, images, strict=False):
+        secret = _holds(redactor, op.get("value")) or _holds(redactor, image.get("was"))
+        kept.append(
+            {"path": redactor.text(image["path"]), "withheld": WITHHELD_SECRET} if secret else image
+        )
+    return kept
+
+
+def _holds(redactor: Redactor, value: Any) -> bool:
+    return value is not None and redactor.data(value) != value

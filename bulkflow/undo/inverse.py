@@ -27,10 +27,15 @@ import jsonpointer
 
 from bulkflow.planner import Doc, Op, Pointer, writable_copy
 from bulkflow.plantext import short
+from bulkflow.secrets import is_sensitive_key, is_sensitive_path
 from bulkflow.undo.images import Image, find, identity
 
 ABSENT = object()
 _CONTAINER = object()  # the array or object a change was made in
+_EDITED = object()  # an element the run added, changed by someone since
+#: What a log may hold in place of a value it must not show: such a value is never put back.
+MASKED = "***"
+UNUSABLE = "the log's record of it cannot be used (edited, or from another version)"
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,12 @@ class Inverse:
 class _Drift(Exception):
     def __init__(self, path: str, wrote: Any, now: Any) -> None:
         super().__init__(path)
-        self.line = f"{path}: the run left {_shown(wrote)}, now {_shown(now)}"
         if wrote is _CONTAINER:
             self.line = f"{path}: the run left it in place, now it is {_shown(now)}"
+        elif wrote is _EDITED:
+            self.line = f"{path}: what the run added was edited since, now {_shown(now)}"
+        else:
+            self.line = f"{path}: the run left {_shown(wrote)}, now {_shown(now)}"
 
 
 def invert(doc: Doc, history: Sequence[Applied]) -> Inverse:
@@ -74,6 +82,10 @@ def invert(doc: Doc, history: Sequence[Applied]) -> Inverse:
             except _Drift as drift:
                 result.drifts.append(drift.line)
                 continue
+            except (ValueError, TypeError, jsonpointer.JsonPointerException, RecursionError):
+                steps = UNUSABLE  # a hand-edited image: nothing is guessed
+            if not isinstance(steps, str) and steps and not _fits(working, steps):
+                steps = UNUSABLE
             if isinstance(steps, str):
                 result.irreversible.append(f"{op['path']}: {steps}")
                 continue
@@ -87,14 +99,22 @@ def invert(doc: Doc, history: Sequence[Applied]) -> Inverse:
 
 
 def _invert_op(doc: Doc, op: Op, image: Image | None) -> list[Op] | str:
-    """The ops that revert ``op``, or why it cannot be; raises :class:`_Drift`."""
+    """The ops that revert ``op``, or why it cannot be; raises :class:`_Drift`.
+
+    Credentials are never put back, whatever a log says was there: a forged log must not make
+    an undo write them (nor a value the log could only hold masked).
+    """
+    if is_sensitive_path(op["path"]) or _holds_secret(op.get("value"), image):
+        return "credentials are never recorded"
+    if op["op"] == "test":
+        return []
+    if op["op"] not in ("add", "remove", "replace"):
+        return f"a {op['op']} op is not undone"
     if image is None or image.get("path") != op["path"]:
         return "the log holds no before-value for it"
     for reason in ("withheld", "irreversible"):
         if reason in image:
             return str(image[reason])
-    if image.get("unchanged"):
-        return []
     if image.get("inserted"):
         return _remove_inserted(doc, op)
     if image.get("array"):
@@ -113,6 +133,8 @@ def _remove_inserted(doc: Doc, op: Op) -> list[Op]:
     index = find(items, identity(op.get("value")))
     if index is None:
         return []
+    if items[index] != op.get("value"):
+        raise _Drift(f"{array_path}/{index}", _EDITED, items[index])
     # The value a remove carries is only read by people (and the plan's lines): the element.
     return [{"op": "remove", "path": f"{array_path}/{index}", "value": items[index]}]
 
@@ -173,6 +195,31 @@ def _state_action(state: Any, history: Sequence[Applied], result: Inverse) -> st
     if target == state:
         return None
     return "enable" if target == "enabled" else "disable"
+
+
+def _holds_secret(value: Any, image: Image | None) -> bool:
+    """Whether a value the undo would compare or write holds credentials or a mask."""
+    was = image.get("was") if isinstance(image, dict) else None
+    return any(_sensitive(v) for v in (value, was))
+
+
+def _sensitive(value: Any) -> bool:
+    if isinstance(value, str):
+        return MASKED in value
+    if isinstance(value, dict):
+        return any(is_sensitive_key(str(k)) or _sensitive(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_sensitive(v) for v in value)
+    return False
+
+
+def _fits(doc: Doc, ops: list[Op]) -> bool:
+    """Whether ``ops`` apply to ``doc`` (an edited image may point nowhere)."""
+    try:
+        _applied(doc, ops)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError):
+        return False
+    return True
 
 
 def _split(path: str) -> tuple[str, str]:

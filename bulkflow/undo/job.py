@@ -33,6 +33,7 @@ def undo_job(source: UndoSource) -> PreparedJob:
     )
     loaded = LoadedJob(job, source.path, {"changes": []}, SourceMap(None), source.digest)
     prepared = PreparedJob(loaded, {}, 0)
+    prepared.undo_of = source.path
     where = str(source.path)
     prepared.use_targets(
         [Target(i, {}, where, None, sandbox) for sandbox, i in source.target_keys()]
