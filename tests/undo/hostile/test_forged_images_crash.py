@@ -9,7 +9,7 @@ import pytest
 
 from bulkflow.sim import Simulator
 from bulkflow.undo.inverse import Applied, invert
-from tests.attack_findings.helpers import forge, real_log
+from tests.undo.hostile.helpers import forge, real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import DEST_FLOW
 
@@ -34,10 +34,12 @@ DOC = {"transformations": [{"params": {"segmentSelectors": {"selectors": []}}}],
 def test_a_garbled_image_is_irreversible_not_a_crash(
     op: dict[str, Any], image: dict[str, Any]
 ) -> None:
+    """A garbled image is irreversible not a crash."""
     invert(DOC, [Applied([op], [image])])
 
 
 async def test_a_deep_before_image_is_not_an_internal_error(sim: Simulator, tmp_path: Path) -> None:
+    """A deep before image is not an internal error."""
     log = await real_log(
         sim, tmp_path, [DEST_FLOW], [{"set": {"path": "/description", "value": "q"}}]
     )

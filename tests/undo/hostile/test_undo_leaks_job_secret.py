@@ -12,6 +12,7 @@ SECRET = "PLANTED-attack-secret-0123456789"
 
 
 async def test_undo_outputs_hold_no_job_secret(sim: Simulator, tmp_path: Path) -> None:
+    """Undo outputs hold no job secret."""
     env = sim_env(sim) | {"PW": SECRET}
     job = write_job(
         tmp_path,

@@ -12,6 +12,7 @@ from tests.conftest import SimFactory, job_body, write_job
 async def test_apply_strict_sends_nothing_past_a_guardrail(
     make_sim: SimFactory, tmp_path: Path
 ) -> None:
+    """Apply strict sends nothing past a guardrail."""
     sim = await _crowded_sim(make_sim)
     job = write_job(tmp_path, job_body([CROWDED], ROLLOUT))
     plan = tmp_path / "plan.json"

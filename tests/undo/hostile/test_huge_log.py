@@ -11,6 +11,7 @@ from tests.cli.test_cli import ROOT
 
 
 def test_a_sparse_log_is_an_input_error(tmp_path: Path) -> None:
+    """A sparse log is an input error."""
     log = tmp_path / "huge.jsonl"
     with log.open("wb") as handle:
         handle.truncate(3 * 2**30)

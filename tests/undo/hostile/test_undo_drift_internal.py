@@ -6,13 +6,14 @@ from pathlib import Path
 
 from bulkflow.sim import Simulator
 from bulkflow.undo.inverse import Applied, invert
-from tests.attack_findings.helpers import real_log
+from tests.undo.hostile.helpers import real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.cli.test_undo import results
 from tests.conftest import SOURCE_FLOW
 
 
 def test_parent_gone_is_drift() -> None:
+    """Parent gone is drift."""
     ops = [{"op": "remove", "path": "/scheduleParams/interval"}]
     inverse = invert(
         {"name": "x"}, [Applied(ops, [{"path": "/scheduleParams/interval", "was": "15"}])]
@@ -22,6 +23,7 @@ def test_parent_gone_is_drift() -> None:
 
 
 def test_array_gone_is_drift() -> None:
+    """Array gone is drift."""
     path = "/transformations/0/params/segmentSelectors/selectors/0"
     image = {
         "path": path,
@@ -38,6 +40,7 @@ def test_array_gone_is_drift() -> None:
 
 
 async def test_undo_after_a_rival_removed_the_parent(sim: Simulator, tmp_path: Path) -> None:
+    """Undo after a rival removed the parent."""
     log = await real_log(
         sim, tmp_path, [SOURCE_FLOW], [{"remove": {"path": "/scheduleParams/interval"}}]
     )

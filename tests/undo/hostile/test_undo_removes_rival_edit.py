@@ -8,6 +8,7 @@ SELECTORS = "/transformations/0/params/segmentSelectors/selectors"
 
 
 def test_an_added_audience_edited_since_is_drift() -> None:
+    """An added audience edited since is drift."""
     added = {"type": "PLATFORM_SEGMENT", "value": {"id": "new", "exportMode": "DAILY_FULL_EXPORT"}}
     edited = {
         "type": "PLATFORM_SEGMENT",

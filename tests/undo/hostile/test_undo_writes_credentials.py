@@ -6,12 +6,13 @@ from pathlib import Path
 
 from bulkflow.sim import Simulator
 from bulkflow.undo.inverse import Applied, invert
-from tests.attack_findings.helpers import forge, patches, real_log
+from tests.undo.hostile.helpers import forge, patches, real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import CONNECTION
 
 
 def test_invert_never_plans_an_op_under_auth_params() -> None:
+    """Invert never plans an op under auth params."""
     doc = {"auth": {"params": {"environmentUrl": "login.salesforce.com", "username": "u"}}}
     ops = [
         {"op": "replace", "path": "/auth/params/environmentUrl", "value": "login.salesforce.com"}
@@ -25,6 +26,7 @@ def test_invert_never_plans_an_op_under_auth_params() -> None:
 async def test_forged_log_cannot_rewrite_a_connections_credentials(
     sim: Simulator, tmp_path: Path
 ) -> None:
+    """Forged log cannot rewrite a connections credentials."""
     log = await real_log(
         sim,
         tmp_path,

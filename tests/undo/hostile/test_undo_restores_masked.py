@@ -12,6 +12,7 @@ SECRET = "PLANTED-attack-secret-0123456789"
 
 
 async def test_undo_of_an_applied_plan_never_writes_a_mask(sim: Simulator, tmp_path: Path) -> None:
+    """Undo of an applied plan never writes a mask."""
     env = sim_env(sim) | {"PW": SECRET}
     secrets = {"pw": {"env": "PW"}}
     a = write_job(

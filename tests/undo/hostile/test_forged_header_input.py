@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bulkflow.sim import Simulator
-from tests.attack_findings.helpers import forge, real_log
+from tests.undo.hostile.helpers import forge, real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import SOURCE_FLOW
 
@@ -13,6 +13,7 @@ CHANGE = [{"set": {"path": "/scheduleParams/frequency", "value": "week"}}]
 
 
 async def test_sandbox_with_a_line_break_is_an_input_error(sim: Simulator, tmp_path: Path) -> None:
+    """Sandbox with a line break is an input error."""
     log = await real_log(sim, tmp_path, [SOURCE_FLOW], CHANGE)
     forged = forge(log, tmp_path / "f.jsonl", {"sandbox": "prod\r\nX-Evil: 1"})
     status, _, err = await bulkflow(
@@ -23,6 +24,7 @@ async def test_sandbox_with_a_line_break_is_an_input_error(sim: Simulator, tmp_p
 
 
 async def test_record_sandbox_must_be_a_sandbox_name(sim: Simulator, tmp_path: Path) -> None:
+    """Record sandbox must be a sandbox name."""
     log = await real_log(sim, tmp_path, [SOURCE_FLOW], CHANGE)
     forged = forge(log, tmp_path / "f.jsonl", {"sandboxes": ["prod"]}, sandbox="../x")
     status, _, err = await bulkflow(
@@ -32,6 +34,7 @@ async def test_record_sandbox_must_be_a_sandbox_name(sim: Simulator, tmp_path: P
 
 
 async def test_record_id_must_be_a_resource_id(sim: Simulator, tmp_path: Path) -> None:
+    """Record id must be a resource id."""
     log = await real_log(sim, tmp_path, [SOURCE_FLOW], CHANGE)
     forged = forge(log, tmp_path / "f.jsonl", id="..")
     sent = len(sim.stats.journal)
@@ -43,6 +46,7 @@ async def test_record_id_must_be_a_resource_id(sim: Simulator, tmp_path: Path) -
 
 
 async def test_job_name_cannot_place_the_undo_log(sim: Simulator, tmp_path: Path) -> None:
+    """Job name cannot place the undo log."""
     log = await real_log(sim, tmp_path, [SOURCE_FLOW], CHANGE)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -54,6 +58,7 @@ async def test_job_name_cannot_place_the_undo_log(sim: Simulator, tmp_path: Path
 
 
 async def test_resolved_targets_sandbox_with_a_line_break(sim: Simulator, tmp_path: Path) -> None:
+    """Resolved targets sandbox with a line break."""
     import json
 
     from tests.conftest import job_body, write_job

@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 from bulkflow.sim import Simulator
-from tests.attack_findings.helpers import real_log
+from tests.undo.hostile.helpers import real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import SOURCE_FLOW
 
 
 async def test_out_may_not_be_the_undone_log(sim: Simulator, tmp_path: Path) -> None:
+    """Out may not be the undone log."""
     log = await real_log(
         sim,
         tmp_path,
