@@ -1,4 +1,4 @@
-"""Finding 6: ``apply --strict`` sends a saved plan past Adobe's guardrails."""
+"""``apply --strict`` sends a saved plan past Adobe's guardrails."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
-"""Finding 5: a forged log's header/record fields are used unchecked (model_construct)."""
+"""a forged log's header/record fields are used unchecked (model_construct)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from bulkflow.sim import Simulator
-from tests.undo.hostile.helpers import forge, real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import SOURCE_FLOW
+from tests.undo.hostile.helpers import forge, real_log
 
 CHANGE = [{"set": {"path": "/scheduleParams/frequency", "value": "week"}}]
 

@@ -1,4 +1,4 @@
-"""Finding 8: forged images crash the inverse planner or the log writer (internal / exit 70)."""
+"""forged images crash the inverse planner or the log writer (internal / exit 70)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 from bulkflow.sim import Simulator
 from bulkflow.undo.inverse import Applied, invert
-from tests.undo.hostile.helpers import forge, real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import DEST_FLOW
+from tests.undo.hostile.helpers import forge, real_log
 
 SEL = "/transformations/0/params/segmentSelectors/selectors"
 DOC = {"transformations": [{"params": {"segmentSelectors": {"selectors": []}}}], "a": [1, 2]}

@@ -1,4 +1,4 @@
-"""Finding 9: a log with a huge line (a sparse file) is read whole: MemoryError, exit 70."""
+"""a log with a huge line (a sparse file) is read whole: MemoryError, exit 70."""
 
 from __future__ import annotations
 

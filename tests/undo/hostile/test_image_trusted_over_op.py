@@ -1,4 +1,4 @@
-"""Finding 11: a forged 'was' image on a test/move op is reverted as if the op were a replace."""
+"""a forged 'was' image on a test/move op is reverted as if the op were a replace."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Finding 10: ``undo --out`` through a hard link overwrites the log being undone."""
+"""``undo --out`` through a hard link overwrites the log being undone."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from bulkflow.sim import Simulator
-from tests.undo.hostile.helpers import real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import SOURCE_FLOW
+from tests.undo.hostile.helpers import real_log
 
 
 async def test_out_may_not_be_the_undone_log(sim: Simulator, tmp_path: Path) -> None:

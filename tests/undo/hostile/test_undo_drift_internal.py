@@ -1,4 +1,4 @@
-"""Finding 4: drift where the container is gone is an internal error (TypeError), not drifted."""
+"""drift where the container is gone is an internal error (TypeError), not drifted."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 from bulkflow.sim import Simulator
 from bulkflow.undo.inverse import Applied, invert
-from tests.undo.hostile.helpers import real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.cli.test_undo import results
 from tests.conftest import SOURCE_FLOW
+from tests.undo.hostile.helpers import real_log
 
 
 def test_parent_gone_is_drift() -> None:

@@ -1,4 +1,4 @@
-"""Finding 3: undo does not know the undone job's secrets: they leak into its log, plan, stdout."""
+"""undo does not know the undone job's secrets: they leak into its log, plan, stdout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Finding 7: undo removes an audience it added even after another writer edited it."""
+"""undo removes an audience it added even after another writer edited it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Finding 2: plan --out masks before-images; apply logs them; undo writes back '***'."""
+"""plan --out masks before-images; apply logs them; undo writes back '***'."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Finding 1: a forged log makes undo write under /auth/params (credentials)."""
+"""a forged log makes undo write under /auth/params (credentials)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 from bulkflow.sim import Simulator
 from bulkflow.undo.inverse import Applied, invert
-from tests.undo.hostile.helpers import forge, patches, real_log
 from tests.cli.test_cli import bulkflow, sim_env
 from tests.conftest import CONNECTION
+from tests.undo.hostile.helpers import forge, patches, real_log
 
 
 def test_invert_never_plans_an_op_under_auth_params() -> None:
