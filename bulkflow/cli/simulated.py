@@ -89,6 +89,7 @@ async def simulator_for(
         for other in (job.job.sandboxes or [])[:MAX_SEEDED_SANDBOXES]:
             if other != sandbox:  # a query over several sandboxes finds resources in each
                 _seed_sandbox(sim, job.job.resource, other, generated, shape)
+        chain = _chain(undo) if undo is not None else []
         for target in job.targets():
             if target.sandbox is not None:  # a targets CSV's other sandboxes exist there
                 docs = sim.store.docs(target.sandbox, job.job.resource)
@@ -96,7 +97,7 @@ async def simulator_for(
             else:
                 sim.store.ensure(job.job.resource, target.id, shape)
             if undo is not None:
-                _replay(sim, undo, job.job.resource, target.key)
+                _replay(sim, chain, job.job.resource, target.key)
         settings = Settings(
             base_url=sim.base_url,
             ims_url=sim.ims_url,
@@ -116,7 +117,7 @@ def _seed_sandbox(sim: Simulator, kind: str, sandbox: str, count: int, shape: st
         sim.store.put(kind, sim.store.build(kind, doc_id, shape), sandbox=sandbox)
 
 
-def _replay(sim: Simulator, undo: UndoSource, kind: str, key: Key) -> None:
+def _replay(sim: Simulator, chain: list[UndoSource], kind: str, key: Key) -> None:
     """Make the run's recorded changes to one generated target, oldest first."""
     from bulkflow.sim.store import PatchRejected
 
@@ -124,7 +125,7 @@ def _replay(sim: Simulator, undo: UndoSource, kind: str, key: Key) -> None:
     for shape in REPLAY_SHAPES.get(kind, ("default",)):
         sim.store.docs(sandbox, kind)[target_id] = sim.store.build(kind, target_id, shape)
         try:
-            for applied in _history(undo, key):
+            for applied in _history(chain, key):
                 if applied.ops:
                     sim.store.patch(sandbox, kind, target_id, applied.ops, "bulkflow")
                 if applied.action is not None and kind == "flows":
@@ -135,12 +136,21 @@ def _replay(sim: Simulator, undo: UndoSource, kind: str, key: Key) -> None:
         return
 
 
-def _history(undo: UndoSource, key: Key, depth: int = 0) -> list[Applied]:
-    """Everything the logs say happened to a target, oldest first: an undo's log is replayed
-    after the log it undid (and so on, a few levels up)."""
-    earlier: list[Applied] = []
-    undone = undo.header.get("undo_of")
-    if isinstance(undone, str) and depth < MAX_UNDO_CHAIN:
-        with contextlib.suppress(InputError):
-            earlier = _history(read_source(Path(undone)), key, depth + 1)
-    return earlier + list(reversed(undo.history(key)))
+def _chain(undo: UndoSource) -> list[UndoSource]:
+    """The logs to replay, oldest first: an undo's log after the log it undid (and so on, a
+    few levels up), each read once."""
+    chain = [undo]
+    while len(chain) < MAX_UNDO_CHAIN:
+        undone = chain[0].header.get("undo_of")
+        if not isinstance(undone, str):
+            break
+        try:
+            chain.insert(0, read_source(Path(undone)))
+        except InputError:
+            break
+    return chain
+
+
+def _history(chain: list[UndoSource], key: Key) -> list[Applied]:
+    """Everything the logs say happened to a target, oldest first."""
+    return [applied for source in chain for applied in reversed(source.history(key))]
