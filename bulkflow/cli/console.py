@@ -6,7 +6,7 @@ import contextlib
 import os
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +51,11 @@ class ProgressBar:
     """done/total, rate, failures and ETA on stderr, only when stderr is a terminal."""
 
     def __init__(
-        self, total: int, console: Console, label: str, adaptive: AdaptiveConcurrency | None = None
+        self,
+        total: int | Callable[[], int],
+        console: Console,
+        label: str,
+        adaptive: AdaptiveConcurrency | None = None,
     ) -> None:
         self.enabled = console.is_terminal
         self.failures = 0
@@ -70,7 +74,8 @@ class ProgressBar:
             transient=True,
         )
         self._task: TaskID | None = None
-        self._total = total
+        # A query's targets are known only once it ran: the total is asked again as they finish.
+        self._total_of = total if callable(total) else (lambda: total)
         self._label = label
 
     def __enter__(self) -> ProgressBar:
@@ -78,7 +83,7 @@ class ProgressBar:
             self._progress.start()
             self._task = self._progress.add_task(
                 self._label,
-                total=self._total,
+                total=self._total_of(),
                 failures=0,
                 rate="-",
                 concurrency=self._concurrency(),
@@ -105,6 +110,7 @@ class ProgressBar:
         self._progress.update(
             self._task,
             advance=1,
+            total=self._total_of(),
             failures=self.failures,
             rate=rate,
             concurrency=self._concurrency(),
@@ -268,21 +274,27 @@ STEP_LABELS = {
 
 
 def _print_failures(summary: Summary, console: Console) -> None:
+    """Failed and stale targets, those with the same reason in one row (5,000 targets failing
+    alike read as one line, not a page of them)."""
     total = summary.counts.get(Status.FAILED, 0) + summary.counts.get(Status.STALE, 0)
     console.print(f"[bold red]Failed or stale targets ({total:,})[/bold red]")
+    alike: dict[tuple[str, str], list[str]] = {}
+    for item in summary.failed:
+        error = item["error"] or {}
+        alike.setdefault((str(error.get("kind")), str(error.get("message"))), []).append(item["id"])
     failures = Table(show_edge=False)
     failures.add_column("id")
     failures.add_column("kind")
     failures.add_column("reason", overflow="fold")
-    for item in summary.failed[:SHOWN_FAILURES]:
-        error = item["error"] or {}
+    rows = sorted(alike.items(), key=lambda row: -len(row[1]))
+    for (kind, message), ids in rows[:SHOWN_FAILURES]:
         # Text, not markup: a server's message may hold "[/oops]" or "[link=…]".
-        failures.add_row(
-            Text(item["id"]), Text(str(error.get("kind"))), Text(str(error.get("message")))
-        )
+        shown = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1:,} more"
+        failures.add_row(Text(shown), Text(kind), Text(message))
     console.print(failures)
-    if total > SHOWN_FAILURES:
-        console.print(f"... and {total - SHOWN_FAILURES:,} more in the result log.")
+    listed = sum(len(ids) for _, ids in rows[:SHOWN_FAILURES])
+    if total > listed:
+        console.print(f"... and {total - listed:,} more in the result log.")
 
 
 def _print_warnings(summary: Summary, console: Console) -> None:

@@ -31,7 +31,10 @@ def _default(name: str) -> Any:
 def run_flags(p: argparse.ArgumentParser) -> None:
     """The flags shared by every command that sends requests (None when not given)."""
     p.add_argument(
-        "--log", type=Path, help="result log path (default: a new runs/<job>-<UTC time>.jsonl)"
+        "--log",
+        type=Path,
+        help="result log path (default: a new runs/<job>-<UTC time>.jsonl; retry appends to "
+        "the LOG it retries; plan keeps no log)",
     )
     p.add_argument(
         "--concurrency",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import shutil
@@ -71,7 +72,8 @@ def run_and_report(
         control.recorder = PlanRecorder()
     scratch = scratch_log(args)
     _announce_resume(plan, human)
-    bar = ProgressBar(_target_total(job, plan), err, _label(job, plan), control.pacer.adaptive)
+    total = functools.partial(_target_total, job, plan)
+    bar = ProgressBar(total, err, _label(job, plan), control.pacer.adaptive)
     view = _View(bar, getattr(args, "show_ids", False), as_json)
     try:
         summary, where = asyncio.run(_go(job, plan, err, bar, view, control))

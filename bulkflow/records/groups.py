@@ -11,6 +11,7 @@ kept (targets beyond them are only counted) and a group keeps ``keep_ids`` of it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,8 @@ SHOWN = frozenset({Status.UPDATED, Status.PLANNED})
 
 @dataclass
 class Group:
-    """Targets with exactly these change lines: how many, and (some of) their ids and names."""
+    """Targets with these changes (the values they replace may differ): how many, and (some
+    of) their ids and names. ``changes`` reads ``…`` for a value that was not the same in all."""
 
     changes: tuple[str, ...]
     count: int = 0
@@ -35,6 +37,28 @@ class Group:
     def ids(self) -> list[str]:
         """The ids kept, in the order the targets finished (or were read)."""
         return [target_id for target_id, _ in self.members]
+
+    def note(self, changes: tuple[str, ...]) -> None:
+        """One more target's exact lines: where they differ, the old value reads ``…``."""
+        if changes != self.changes:
+            self.changes = tuple(
+                line if line == other else without_before(line)
+                for line, other in zip(self.changes, changes, strict=True)
+            )
+
+
+_REPLACED = re.compile(r"^~ (?P<path>.+?): (?P<old>.+) → (?P<new>.+)$")
+_REMOVED = re.compile(r"^- (?P<path>/\S+) \(was .+\)$")
+
+
+def without_before(line: str) -> str:
+    """A change line with the value it replaces left out: targets that get the same new value
+    from different old ones read as one change (``~ /path: … → "week"``)."""
+    replaced = _REPLACED.match(line)
+    if replaced:
+        return f"~ {replaced['path']}: … → {replaced['new']}"
+    removed = _REMOVED.match(line)
+    return f"- {removed['path']} (was …)" if removed else line
 
 
 class ChangeGroups:
@@ -51,13 +75,16 @@ class ChangeGroups:
         if not changes:
             return
         self.targets += 1
-        key = tuple(changes)
+        exact = tuple(changes)
+        key = tuple(without_before(line) for line in exact)
         group = self._groups.get(key)
         if group is None:
             if len(self._groups) >= MAX_GROUPS:
                 self.ungrouped += 1
                 return
-            group = self._groups[key] = Group(key)
+            group = self._groups[key] = Group(exact)
+        else:
+            group.note(exact)
         group.count += 1
         if self.keep_ids is None or len(group.members) < max(1, self.keep_ids):
             group.members.append((target_id, name))

@@ -79,10 +79,9 @@ async def test_failed_target_gives_exit_1_and_retry_command(sim: Simulator, tmp_
 
 
 async def test_plan_prints_changes_and_sends_no_patch(sim: Simulator, tmp_path: Path) -> None:
-    """``bulkflow plan`` shows each change and never PATCHes."""
+    """``bulkflow plan`` shows each change, with the value it replaces, and never PATCHes."""
     job = write_job(
-        tmp_path,
-        job_body([DEST_FLOW, SOURCE_FLOW], [{"set": {"path": "/name", "value": "renamed"}}]),
+        tmp_path, job_body([DEST_FLOW], [{"set": {"path": "/name", "value": "renamed"}}])
     )
     status, out, err = await bulkflow(
         "plan", str(job), "--log", str(tmp_path / "p.jsonl"), env=sim_env(sim)

@@ -85,8 +85,8 @@ async def test_progress_line_is_cleared_before_the_plan(sim: Simulator, tmp_path
     status, screen = await finish(spawn("plan", str(job), env=sim_env(sim)))
     assert status == 0, screen
     lines = plain(screen).split("\n")
-    plan_lines = [line for line in lines if "~ /name" in line or line.startswith("flows ")]
-    assert len(plan_lines) == 4, screen
+    plan_lines = [line for line in lines if "~ /name" in line or line.startswith("2 flows")]
+    assert len(plan_lines) == 2, screen
     assert not [line for line in plan_lines if "ETA" in line or "/2" in line], plan_lines
 
 

@@ -166,3 +166,17 @@ def test_five_thousand_target_report_prints_on_few_pages(tmp_path: Path) -> None
     )  # fmt: skip
     pages = len(re.findall(rb"/Type\s*/Page\b", pdf.read_bytes()))
     assert 1 <= pages < 10
+
+
+def test_targets_with_the_same_new_value_from_different_old_ones_are_one_group() -> None:
+    """``~ /m: "1" → "c"`` and ``~ /m: "2" → "c"`` are one change: one group, old value ``…``."""
+    from bulkflow.records.groups import ChangeGroups
+
+    groups = ChangeGroups()
+    groups.add("a", None, ['~ /m: "1" → "c"', "+ audience x"])
+    groups.add("b", None, ['~ /m: "2" → "c"', "+ audience x"])
+    groups.add("c", None, ['~ /m: "1" → "d"'])
+    assert [(g.count, g.changes) for g in groups.shared()] == [
+        (2, ('~ /m: … → "c"', "+ audience x"))
+    ]
+    assert [g.changes for g in groups.single()] == [('~ /m: "1" → "d"',)]
