@@ -8,7 +8,7 @@ fetched, a query resolved, a saved plan's etags checked, and the engine started.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from bulkflow.engine.pool import Engine, Observer, Summary, TargetStrategy
 from bulkflow.engine.saved import SavedPlanApply
 from bulkflow.engine.target import TargetPath, count_retry
 from bulkflow.engine.undo import UndoPath
+from bulkflow.engine.waves import Rollout, check_waves, waves_for
+from bulkflow.errors import InputError
 from bulkflow.flowservice.auth import token_source
 from bulkflow.flowservice.client import FlowClient
 from bulkflow.flowservice.pacing import Pacer
@@ -33,15 +35,18 @@ from bulkflow.job.targets import Target
 from bulkflow.records.resultlog import (
     LogState,
     ResultLog,
+    Status,
     check_owner,
     discard_if_empty,
     read_log_state,
     utc_now,
 )
+from bulkflow.records.rollout import RolloutLog, read_rollout
 from bulkflow.records.savedplan import PlanRecorder, check_plan_etags
 from bulkflow.runconfig import RunConfig
 from bulkflow.secrets import REGISTRY
-from bulkflow.undo.history import UndoSource
+from bulkflow.undo.history import UNDO_SUFFIX, UndoSource, read_source
+from bulkflow.undo.job import undo_job
 
 log = structlog.get_logger("bulkflow.runner")
 
@@ -86,7 +91,11 @@ class RunControl:
 
 
 def _pending(job: PreparedJob, skip: set[str], only: frozenset[str] | None) -> Iterator[Target]:
-    return (t for t in job.targets() if t.id not in skip and (only is None or t.id in only))
+    return filter(_keep(skip, only), job.targets())
+
+
+def _keep(skip: set[str], only: frozenset[str] | None) -> Callable[[Target], bool]:
+    return lambda t: t.id not in skip and (only is None or t.id in only)
 
 
 def header(job: PreparedJob, plan: RunPlan, settings: Settings) -> dict[str, Any]:
@@ -127,6 +136,7 @@ async def execute(
     """
     config = plan.config
     try:
+        check_waves(job, config)
         guard(settings)
         earlier = plan.earlier if plan.earlier is not None else read_log_state(plan.log_path)
         check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, plan.force, plan.sim)
@@ -138,9 +148,12 @@ async def execute(
     control = control or RunControl(Pacer(config.concurrency, config.rate_per_s))
     with ResultLog(plan.log_path) as sink:
         try:
-            return await _run(job, settings, plan, _Context(earlier, sink, control, observer))
+            summary = await _run(job, settings, plan, _Context(earlier, sink, control, observer))
         finally:
             sink.discard_if_unused()
+    if summary.stopped is not None and config.undo_on_stop and not config.dry_run:
+        summary.undo = await undo_stopped(settings, plan, control)
+    return summary
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
     async with aiohttp.ClientSession(connector=connector) as session:
         client = await open_client(session, settings, job, config, ctx.control.pacer)
         resolved = await resolve_query(job, client, plan, ctx.earlier)
+        bounds = waves_for(job, config)  # a query job's waves fit its targets once it has them
         if plan.saved is not None:  # with --replan, the changed targets are planned afresh
             tolerate = config.skip_stale or config.replan
             await check_plan_etags(client, job, plan.saved, tolerate, config.plan_file)
@@ -180,7 +194,10 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
         if control.stop_requests:
             engine.request_stop()
         try:
-            return await engine.run(_pending(job, skip, plan.only))
+            if bounds is None:
+                return await engine.run(_pending(job, skip, plan.only))
+            rollout = Rollout(engine, bounds, _rollout_log(plan))
+            return await rollout.run(job.targets(), _keep(skip, plan.only))
         finally:
             _finish(engine, control, ctx.sink, len(skip))
 
@@ -198,6 +215,47 @@ def _strategy(
         else UndoPath(job, client, plan.config, plan.undo, on_planned, journal)
     )
     return path if plan.saved is None else SavedPlanApply(plan.saved, path)
+
+
+def _rollout_log(plan: RunPlan) -> RolloutLog:
+    """What the log already holds of a staged rollout: a resume skips its finished waves; a
+    resume or retry takes the change times of targets done earlier (for ``--soak``)."""
+    if not (plan.resume or plan.only is not None):
+        return RolloutLog()
+    earlier = read_rollout(plan.log_path, with_changes=plan.config.soak_s > 0)
+    if not plan.resume:
+        earlier.finished_upto = 0  # a retry goes back into finished waves for their failures
+    return earlier
+
+
+async def undo_stopped(settings: Settings, plan: RunPlan, control: RunControl) -> dict[str, Any]:
+    """``--undo-on-stop``: take back what the stopped run's log records as changed (the whole
+    rollout, earlier waves of a paused one included), with a log of its own beside it."""
+    source = read_source(plan.log_path)
+    job = undo_job(source)
+    if job.target_count == 0:
+        return {"log": None, "targets": 0, "reverted": 0, "failed": 0}
+    log_path = _beside(plan.log_path, UNDO_SUFFIX)
+    quiet = {"waves": None, "pause": False, "undo_on_stop": False, "soak_s": 0.0}
+    undo = RunPlan(plan.config.model_copy(update=quiet), log_path, sim=plan.sim, undo=source)
+    log.info("run.undo_on_stop", targets=job.target_count, log=str(log_path))
+    summary = await execute(job, settings, undo, None, control)
+    counts = summary.counts
+    return {
+        "log": str(log_path),
+        "targets": job.target_count,
+        "reverted": counts.get(Status.UPDATED, 0),
+        "failed": counts.get(Status.FAILED, 0),
+    }
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    """``runs/x.jsonl`` → ``runs/x-undo.jsonl`` (``-undo-2``… if taken)."""
+    for number in range(1, 1000):
+        name = f"{path.stem}{suffix}{'' if number == 1 else f'-{number}'}{path.suffix}"
+        if not path.with_name(name).exists():
+            return path.with_name(name)
+    raise InputError(f"no free name for the undo's log beside {path}", path)
 
 
 def guard(settings: Settings) -> None:

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from bulkflow.cli.rollout import print_rollout
 from bulkflow.engine.pool import Summary
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
 from bulkflow.records.resultlog import STATUSES, ResultRecord, Status
@@ -128,6 +129,7 @@ def print_summary(
     )
     console.print(summary_line(dict(summary.counts), dry_run), style="bold")
     _print_how_it_went(summary, console)
+    print_rollout(summary, console)
     if log_path is not None:
         console.print(f"Result log: {log_path}")
     if summary.failed:

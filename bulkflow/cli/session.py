@@ -55,6 +55,12 @@ def next_steps(summary: Summary, job: PreparedJob, plan: RunPlan) -> list[list[s
     sim = ["--sim"] if plan.sim else []
     steps: list[list[str]] = []
     command = ["bulkflow", "run"] if plan.undo is None else ["bulkflow", "undo"]
+    if summary.paused_after is not None or (summary.stopped and summary.undo is None):
+        # The next wave (or, once the cause is fixed, the stopped one) continues from the log.
+        return [[*command, str(job.loaded.path), "--resume", "--log", str(plan.log_path), *sim]]
+    if summary.undo is not None:
+        failed = summary.undo["failed"]
+        return [["bulkflow", "retry", summary.undo["log"], *sim]] if failed else []
     if summary.unreachable is not None or summary.interrupted:  # a resume also redoes failures
         log = ["--log", str(plan.log_path), "--resume"]
         return [[*command, str(job.loaded.path), *log, *sim]]

@@ -20,6 +20,7 @@ import anyio
 import structlog
 
 from bulkflow.diagnostics import debug_enabled
+from bulkflow.engine.breaker import Breaker, Stop
 from bulkflow.engine.feed import BatchFeed, DirectFeed, Prefetched
 from bulkflow.engine.journal import recorded_images
 from bulkflow.engine.target import Outcome, TargetPath, current
@@ -80,6 +81,13 @@ class Summary:
     interrupted: bool = False
     unreachable: str | None = None
     skipped: int = 0  # done in an earlier run of the log (--resume)
+    # A staged rollout (engine/waves.py) and the failure breaker (engine/breaker.py).
+    stopped: Stop | None = None  # the breaker tripped, or a wave's gate failed
+    wave_count: int = 0
+    waves: dict[int, Counter[str]] = field(default_factory=dict)  # targets per status, by wave
+    gates: list[dict[str, Any]] = field(default_factory=list)  # the log's gate records
+    paused_after: int | None = None  # --pause: the wave whose gate passed last
+    undo: dict[str, Any] | None = None  # --undo-on-stop: what the undo did, and its log
 
     @property
     def total(self) -> int:
@@ -111,7 +119,19 @@ class Summary:
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(rate, 1),
             "finished_at": utc_now(),
-        }
+        } | self._staged()
+
+    def _staged(self) -> dict[str, Any]:
+        """The summary fields of waves and of a stop, only when there were any."""
+        fields: dict[str, Any] = {}
+        if self.wave_count:
+            fields["waves"] = [
+                {"wave": n, "counts": dict(counts)} for n, counts in sorted(self.waves.items())
+            ]
+            fields["paused_after_wave"] = self.paused_after
+        if self.stopped is not None:
+            fields["stopped"] = self.stopped.as_record()
+        return fields
 
 
 class Engine:
@@ -138,6 +158,10 @@ class Engine:
         self._interrupted = False
         self._unreachable_streak = 0
         self._scope: anyio.CancelScope | None = None
+        self.wave: int | None = None  # set by a staged rollout (engine/waves.py) for each wave
+        self.breaker = (
+            None if options.dry_run else Breaker(options.breaker_window, options.max_failure_rate)
+        )
 
     async def run(self, targets: Iterator[Target] | None = None) -> Summary:
         """Work through every target with at most ``concurrency`` in flight."""
@@ -165,6 +189,11 @@ class Engine:
             self.summary.interrupted = self._interrupted
         return self.summary
 
+    @property
+    def stopping(self) -> bool:
+        """Whether the run starts no new target (stopped, interrupted, or the breaker)."""
+        return self._stopping
+
     def request_stop(self, now: bool = False) -> None:
         """Start no new target; in-flight ones get ``grace_s`` to finish (none if ``now``)."""
         self._interrupted = True
@@ -191,6 +220,8 @@ class Engine:
             self._record(record)
 
     def _record(self, record: ResultRecord) -> None:
+        if self.wave is not None:
+            record["wave"] = self.wave
         self.sink.write(record)
         self.summary.counts[str(record["status"])] += 1
         self.summary.conflicts += record["conflicts"]
@@ -200,6 +231,16 @@ class Engine:
         self.summary.note_warnings(record["id"], record["warnings"])
         if self.observer is not None:
             self.observer.target_done(record)
+        self._watch_failures(record)
+
+    def _watch_failures(self, record: ResultRecord) -> None:
+        """Feed the failure breaker; when it trips, no new target starts (in-flight ones get
+        ``grace_s`` to finish) and the run ends as stopped."""
+        stop = self.breaker.observe(record) if self.breaker is not None else None
+        if stop is not None and self.summary.stopped is None:
+            self.summary.stopped = stop
+            log.error("run.breaker_tripped", reason=stop.reason)
+            self._stop(now=False)
 
     async def run_target(
         self, target: Target, prefetched: Prefetched | None = None
