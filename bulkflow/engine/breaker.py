@@ -18,6 +18,9 @@ from typing import Any
 
 #: Failures in a row with one error kind that trip the breaker whatever the window says.
 STREAK = 10
+#: An undo's targets that others changed since, left alone one by one on purpose: not a sign
+#: that the change is wrong, and an undo stopped halfway would leave the estate half reverted.
+LEFT_ALONE = frozenset({"drifted", "irreversible"})
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class Breaker:
     def observe(self, record: Mapping[str, Any]) -> Stop | None:
         """Take one finished target into account; the stop, the first time the breaker trips."""
         label = failure_label(record)
+        if (record.get("error") or {}).get("kind") in LEFT_ALONE:
+            label = None
         if len(self._last) == self.window:
             leaving = self._last[0]
             if leaving is not None:

@@ -39,6 +39,8 @@ def wave_bounds(sizes: tuple[int | str, ...], total: int) -> list[int]:
     after rounding, raises ``ValueError(index, message)``.
     """
     bounds: list[int] = []
+    if total == 0:
+        return bounds
     for index, size in enumerate(sizes):
         end = size if isinstance(size, int) else _share(size, total)
         before = bounds[-1] if bounds else 0
@@ -51,7 +53,7 @@ def wave_bounds(sizes: tuple[int | str, ...], total: int) -> list[int]:
         bounds.append(min(end, total))
         if end >= total:
             break
-    if total and (not bounds or bounds[-1] < total):
+    if bounds[-1] < total:
         bounds.append(total)
     return bounds
 

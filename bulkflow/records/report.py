@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from bulkflow.errors import InputError
 from bulkflow.records.charts import COLOURS, latency_histogram, status_chart
 from bulkflow.records.resultlog import STATUSES, LogScan, Status
+from bulkflow.records.rollout import wave_rows
 
 if TYPE_CHECKING:
     import jinja2
@@ -73,6 +74,7 @@ class ReportData:
     conflicts: int = 0
     retries: int = 0
     torn_lines: int = 0
+    gates: list[dict[str, Any]] = field(default_factory=list)  # a staged rollout's gate records
 
     @property
     def counts(self) -> Counter[str]:
@@ -110,6 +112,8 @@ def load(path: Path) -> ReportData:
             data.runs.append(record)
         elif record.get("type") == "summary":
             data.summaries.append(record)
+        elif record.get("type") == "gate":
+            data.gates.append(record)
         elif record.get("type") == "result":
             # LogScan counts a torn line before it yields the record after it.
             _add_result(data, record, line=count + scan.torn_lines + 1)
@@ -173,6 +177,8 @@ def _unfinished(data: ReportData) -> list[tuple[str, str]]:
         facts.append(("Stopped", f"the service could not be reached: {last['unreachable']}"))
     elif last.get("interrupted"):
         facts.append(("Stopped", "interrupted (Ctrl-C or SIGTERM)"))
+    elif isinstance(last.get("stopped"), dict):
+        facts.append(("Stopped", f"{last['stopped'].get('by')}: {last['stopped'].get('reason')}"))
     return facts
 
 
@@ -259,6 +265,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         "problems": [_problem(r) for r in data.problems()],
         "latency": data.percentiles(),
         "changed": changed,
+        "waves": wave_rows(data.latest.values(), data.gates),
     }
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bulkflow.records.resultlog import LogScan, Status
+from bulkflow.records.resultlog import STATUSES, LogScan, Status
 
 
 @dataclass
@@ -77,9 +77,19 @@ def wave_counts(records: Iterable[dict[str, Any]]) -> list[tuple[int, Counter[st
     return sorted(waves.items())
 
 
-def gate_line(gate: dict[str, Any]) -> str:
-    """A gate record as one line: ``gate after wave 1: passed`` or ``…: failed: <reason>``."""
-    wave = gate.get("wave")
-    if gate.get("passed") is True:
-        return f"gate after wave {wave}: passed"
-    return f"gate after wave {wave}: failed: {gate.get('reason')}"
+def wave_rows(
+    records: Iterable[dict[str, Any]], gates: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A report's table of waves: each wave's targets per status and its latest gate."""
+    latest_gate = {gate.get("wave"): gate for gate in gates}
+    rows = []
+    for wave, counts in wave_counts(records):
+        shown = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s))
+        rows.append({"wave": wave, "counts": shown, "gate": _gate_text(latest_gate.get(wave))})
+    return rows
+
+
+def _gate_text(gate: dict[str, Any] | None) -> str:
+    if gate is None:
+        return ""
+    return "passed" if gate.get("passed") is True else f"failed: {gate.get('reason')}"

@@ -83,3 +83,12 @@ def test_stale_targets_are_not_failures() -> None:
     breaker = Breaker(window=10, max_rate=0.0)
     stale = {"status": "stale", "error": {"kind": "stale", "status": None, "message": "m"}}
     assert [breaker.observe(stale) for _ in range(20)] == [None] * 20
+
+
+def test_an_undos_drifted_targets_are_not_failures() -> None:
+    """``drifted`` and ``irreversible`` (an undo leaving others' edits alone) never trip it."""
+    breaker = Breaker(window=10, max_rate=0.0)
+    answers = _feed(breaker, "x" * 30, kind="drifted") + _feed(
+        breaker, "x" * 30, kind="irreversible"
+    )
+    assert answers == [None] * 60
