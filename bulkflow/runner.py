@@ -151,7 +151,8 @@ async def execute(
             summary = await _run(job, settings, plan, _Context(earlier, sink, control, observer))
         finally:
             sink.discard_if_unused()
-    if summary.stopped is not None and config.undo_on_stop and not config.dry_run:
+    # An undo is never undone in turn: that would send the run's changes again.
+    if summary.stopped is not None and config.undo_on_stop and plan.undo is None:
         summary.undo = await undo_stopped(settings, plan, control)
     return summary
 
