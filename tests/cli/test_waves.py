@@ -254,3 +254,23 @@ async def test_a_query_jobs_waves_are_checked_once_it_has_answered(
     assert "options.waves: wave 2 (10%: 5 of 50 targets)" in err
     assert sim.stats.count("GET") > 0
     assert sim.stats.count("PATCH") == 0
+
+
+async def test_the_stop_message_never_shows_a_secret(make_sim: SimFactory, tmp_path: Path) -> None:
+    """A 400 that echoes the request body (holding a job secret) trips the breaker; its sample
+    message is masked on the terminal, in the log and in the summary line."""
+    secret = "waves-secret-9d3f0b7c1e"
+    sim = await make_sim(faults=Faults(echo_reject_rate=1.0))
+    ids = seed(sim, 40)
+    (tmp_path / "targets.txt").write_text("".join(f"{i}\n" for i in ids))
+    change = [{"set": {"path": "/description", "value": "key={{ secrets.key }}"}}]
+    body = job_body({"file": "targets.txt"}, change, secrets={"key": {"env": "WAVES_KEY"}})
+    job, log = write_job(tmp_path, body), tmp_path / "run.jsonl"
+    env = sim_env(sim) | {"WAVES_KEY": secret}
+    status, out, err = await bulkflow("run", str(job), "--log", str(log), env=env)
+    assert status == 1, err
+    [summary] = records(log, "summary")
+    assert summary["stopped"]["kind"] == "http 400"
+    assert "10 targets in a row failed with http 400" in out
+    assert "key=***" in summary["stopped"]["sample"]
+    assert secret not in out + err + log.read_text()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bulkflow.engine.breaker import STREAK, Breaker, Stop
+from tests.conftest import SimFactory, job_body
+from tests.engine_helpers import run_job
+
+ROLLOUT = [{"add_segment": {"id": "2d79d0d8-724f-49fc-a09d-d1dec338c93c"}}]
 
 
 def _record(failed: bool, kind: str = "http", message: str = "PATCH 400: rejected") -> Any:
@@ -92,3 +97,26 @@ def test_an_undos_drifted_targets_are_not_failures() -> None:
         breaker, "x" * 30, kind="irreversible"
     )
     assert answers == [None] * 60
+
+
+async def test_the_breaker_stops_a_run_and_in_flight_targets_finish(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """Every target failing alike: the run stops after the streak plus what was in flight, each
+    of those recorded, and the summary says why."""
+    sim = await make_sim()
+    missing = [f"gone-{n:03d}" for n in range(200)]
+    summary, results = await run_job(sim, tmp_path, job_body(missing, ROLLOUT), concurrency=8)
+    assert STREAK <= len(results) <= STREAK + 8
+    assert summary.stopped is not None
+    assert summary.stopped.kind == "not_found 404"
+    assert summary.as_record()["stopped"]["by"] == "breaker"
+
+
+async def test_a_dry_run_has_no_breaker(make_sim: SimFactory, tmp_path: Path) -> None:
+    """A plan sends nothing: it shows every failure for review instead of stopping."""
+    sim = await make_sim()
+    missing = [f"gone-{n:03d}" for n in range(60)]
+    summary, results = await run_job(sim, tmp_path, job_body(missing, ROLLOUT), dry_run=True)
+    assert len(results) == 60
+    assert summary.stopped is None
