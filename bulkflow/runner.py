@@ -152,7 +152,8 @@ async def execute(
         finally:
             sink.discard_if_unused()
     # An undo is never undone in turn: that would send the run's changes again.
-    if summary.stopped is not None and config.undo_on_stop and plan.undo is None:
+    undo = config.undo_on_stop and plan.undo is None and not config.dry_run
+    if summary.stopped is not None and undo:
         summary.undo = await undo_stopped(settings, plan, control)
     return summary
 
@@ -238,6 +239,7 @@ async def undo_stopped(settings: Settings, plan: RunPlan, control: RunControl) -
         return {"log": None, "targets": 0, "reverted": 0, "failed": 0}
     log_path = _beside(plan.log_path, UNDO_SUFFIX)
     quiet = {"waves": None, "pause": False, "undo_on_stop": False, "soak_s": 0.0}
+    quiet |= {"plan_file": None, "plan_digest": None, "replan": False, "skip_stale": False}
     undo = RunPlan(plan.config.model_copy(update=quiet), log_path, sim=plan.sim, undo=source)
     log.info("run.undo_on_stop", targets=job.target_count, log=str(log_path))
     summary = await execute(job, settings, undo, None, control)

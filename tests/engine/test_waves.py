@@ -148,3 +148,28 @@ async def test_a_resume_after_a_failed_gate_judges_the_wave_again(
     assert len(again) == len(failed) + 30
     gates = [r for r in read_log(tmp_path / "run.jsonl") if r["type"] == "gate"]
     assert [(g["wave"], g["passed"]) for g in gates] == [(1, False), (1, True), (2, True)]
+
+
+async def test_undo_on_stop_writes_beside_an_earlier_undos_log(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """A second stop of the same log undoes into ``run-undo-2.jsonl``, not into the first
+    undo's log; what it reverted is in the summary."""
+    sim = await make_sim(faults=REJECT_S3)
+    (tmp_path / "run-undo.jsonl").write_text("")
+    body = job_body(seed(sim, 40), ROLLOUT)
+    summary, results = await run_job(sim, tmp_path, body, waves=(10,), undo_on_stop=True)
+    assert summary.undo is not None
+    assert summary.undo["log"] == str(tmp_path / "run-undo-2.jsonl")
+    assert summary.undo["reverted"] == sum(r["status"] == "updated" for r in results) > 0
+
+
+async def test_a_dry_run_stopped_at_a_gate_undoes_nothing(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """A plan in waves whose first wave fails its gate stops; there is nothing to undo."""
+    sim = await make_sim()
+    body = job_body([f"gone-{n}" for n in range(20)], ROLLOUT)
+    summary, _ = await run_job(sim, tmp_path, body, waves=(5,), dry_run=True, undo_on_stop=True)
+    assert summary.stopped is not None
+    assert summary.undo is None
