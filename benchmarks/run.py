@@ -275,6 +275,9 @@ the bare loop it is compared with.
 """
     print(body)
     write_section("Engine scenarios", body)
+    from benchmarks import waves  # imports this module: loaded once it is
+
+    waves.main()
 
 
 if __name__ == "__main__":

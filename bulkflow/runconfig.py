@@ -8,10 +8,11 @@ run (a dry run stays a dry run, ``--verify`` keeps verifying).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bulkflow.errors import InputError
 
@@ -31,6 +32,12 @@ FLAGS = {
     "skip_stale": "--skip-stale",
     "strict": "--strict",
     "continue_on_failure": "--continue-on-failure",
+    "waves": "--waves",
+    "max_failure_rate": "--max-failure-rate",
+    "breaker_window": "--breaker-window",
+    "soak_s": "--soak",
+    "pause": "--pause",
+    "undo_on_stop": "--undo-on-stop",
 }
 #: What an earlier run's header may hand on to a retry or resume (not where a plan file was).
 INHERITED = frozenset(FLAGS) - {"replan", "skip_stale", "continue_on_failure"}
@@ -45,6 +52,38 @@ ConflictRetries = Annotated[int, Field(ge=0, le=100)]
 Retries = Annotated[int, Field(ge=0, le=50)]
 TimeoutS = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
 RetryAfterS = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+MAX_WAVES = 100
+_PERCENT = re.compile(r"^(\d+(\.\d+)?)%$")
+
+
+def _wave_size(value: Any) -> int | str:
+    """A wave's cumulative size: a count of targets (``10``), or a share of them (``"10%"``)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"a wave of {value} targets: a count is at least 1")
+        return value
+    match = _PERCENT.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a wave size: a count (10) or a percentage ('10%')")
+    if not 0 < float(match[1]) <= 100:
+        raise ValueError(f"a wave of {value}: a percentage is above 0% and at most 100%")
+    return f"{match[1]}%"
+
+
+def _some_waves(sizes: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    if not 1 <= len(sizes) <= MAX_WAVES:
+        raise ValueError(f"give 1 to {MAX_WAVES} wave sizes, not {len(sizes)}")
+    return sizes
+
+
+#: One wave's cumulative size, and a rollout's waves.
+WaveSize = Annotated[int | str, BeforeValidator(_wave_size)]
+Waves = Annotated[tuple[WaveSize, ...], AfterValidator(_some_waves)]
+FailureRate = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+BreakerWindow = Annotated[int, Field(ge=1, le=100_000)]
+SoakS = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
 
 
 class RunConfig(BaseModel):
@@ -52,7 +91,8 @@ class RunConfig(BaseModel):
 
     Example::
 
-        RunConfig(concurrency=32, max_conflict_retries=5, dry_run=False, verify=True, strict=True)
+        RunConfig(concurrency=32, max_conflict_retries=5, dry_run=False, verify=True, strict=True,
+                  waves=(10, "10%", "100%"), soak_s=600, undo_on_stop=True)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -75,6 +115,14 @@ class RunConfig(BaseModel):
     skip_stale: bool = False
     plan_file: str | None = None
     plan_digest: str | None = None
+    # A staged rollout (engine/waves.py, engine/breaker.py): cumulative wave sizes, the gates
+    # between waves, the failure breaker, and what to do when either stops the run.
+    waves: Waves | None = None
+    max_failure_rate: FailureRate = 0.05
+    breaker_window: BreakerWindow = 50
+    soak_s: SoakS = 0.0
+    pause: bool = False
+    undo_on_stop: bool = False
 
     @classmethod
     def build(cls, *layers: Mapping[str, Any] | None) -> RunConfig:

@@ -11,7 +11,7 @@ import getpass
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from bulkflow.engine.pool import Engine, Observer, Summary, TargetStrategy
 from bulkflow.engine.saved import SavedPlanApply
 from bulkflow.engine.target import TargetPath, count_retry
 from bulkflow.engine.undo import UndoPath
+from bulkflow.engine.waves import Rollout, check_waves, waves_for
 from bulkflow.errors import InputError
 from bulkflow.flowservice.auth import token_source
 from bulkflow.flowservice.client import FlowClient
@@ -44,10 +45,12 @@ from bulkflow.records.resultlog import (
     read_log_state,
     utc_now,
 )
+from bulkflow.records.rollout import RolloutLog, read_rollout
 from bulkflow.records.savedplan import PlanRecorder, check_plan_etags
 from bulkflow.runconfig import RunConfig
 from bulkflow.secrets import REGISTRY
-from bulkflow.undo.history import UndoSource
+from bulkflow.undo.history import UNDO_SUFFIX, UndoSource, read_source
+from bulkflow.undo.job import undo_job
 
 log = structlog.get_logger("bulkflow.runner")
 
@@ -95,10 +98,14 @@ def _pending(
     job: PreparedJob, skip: set[Key], only: frozenset[Key] | None, sandbox: str | None
 ) -> Iterator[Target]:
     """The targets of one sandbox (None: all) not done yet and, for a retry, chosen."""
-    return (
-        t
-        for t in job.targets()
-        if (sandbox is None or t.sandbox == sandbox)
+    return filter(_keep(skip, only, sandbox), job.targets())
+
+
+def _keep(
+    skip: set[Key], only: frozenset[Key] | None, sandbox: str | None = None
+) -> Callable[[Target], bool]:
+    return lambda t: (
+        (sandbox is None or t.sandbox == sandbox)
         and t.key not in skip
         and (only is None or t.key in only)
     )
@@ -142,6 +149,7 @@ async def execute(
     """
     config = plan.config
     try:
+        check_waves(job, config)
         guard(settings)
         earlier = plan.earlier if plan.earlier is not None else read_log_state(plan.log_path)
         check_owner(earlier, job.job.name, job.loaded.digest, config.dry_run, plan.force, plan.sim)
@@ -153,9 +161,14 @@ async def execute(
     control = control or RunControl(Pacer(config.concurrency, config.rate_per_s))
     with ResultLog(plan.log_path) as sink:
         try:
-            return await _run(job, settings, plan, _Context(earlier, sink, control, observer))
+            summary = await _run(job, settings, plan, _Context(earlier, sink, control, observer))
         finally:
             sink.discard_if_unused()
+    # An undo is never undone in turn: that would send the run's changes again.
+    undo = config.undo_on_stop and plan.undo is None and not config.dry_run
+    if summary.stopped is not None and undo:
+        summary.undo = await undo_stopped(settings, plan, control)
+    return summary
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,12 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
         client = await open_client(session, settings, job, config, ctx.control.pacer)
         resolved = await resolve_query(job, _legs(job, client), plan, ctx.earlier)
         legs = _legs(job, client)
+        bounds = waves_for(job, config)  # a query job's waves fit its targets once it has them
+        if bounds is not None and len(legs) > 1:
+            raise InputError(
+                "waves over several sandboxes are not supported: give each sandbox its own job "
+                "(or run the sandboxes without waves)"
+            )
         if plan.saved is not None:  # with --replan, the changed targets are planned afresh
             await _check_saved(job, legs, plan)
         skip = ctx.earlier.done() if plan.resume and ctx.earlier is not None else set()
@@ -192,7 +211,7 @@ async def _run(job: PreparedJob, settings: Settings, plan: RunPlan, ctx: _Contex
         log.info("run.started", **shown)
         summary = Summary()
         try:
-            await _run_legs(job, plan, ctx, legs, skip, summary)
+            await _run_legs(job, plan, ctx, legs, (skip, bounds), summary)
         finally:
             _finish(summary, ctx.control, ctx.sink, len(skip))
         return summary
@@ -210,12 +229,13 @@ async def _run_legs(
     plan: RunPlan,
     ctx: _Context,
     legs: list[tuple[str | None, FlowClient]],
-    skip: set[Key],
+    todo: tuple[set[Key], list[int] | None],
     summary: Summary,
 ) -> None:
     """Each sandbox in turn; one where a target failed stops the ones after it (unless
     ``continue_on_failure``), as does a stop request or an unreachable service."""
     control = ctx.control
+    skip, bounds = todo
     for number, (sandbox, client) in enumerate(legs):
         strategy = _strategy(job, client, plan, control, ctx.sink)
         engine = Engine(job, client, ctx.sink, plan.config, ctx.observer, strategy)
@@ -223,12 +243,17 @@ async def _run_legs(
         if control.stop_requests:
             engine.request_stop()
         try:
-            await engine.run(_pending(job, skip, plan.only, sandbox))
+            if bounds is None:
+                await engine.run(_pending(job, skip, plan.only, sandbox))
+            else:
+                rollout = Rollout(engine, bounds, _rollout_log(plan))
+                await rollout.run(job.targets(), _keep(skip, plan.only))
         finally:
             # A retry's sandboxes without a chosen target have nothing to say.
             shown = engine.summary.total or plan.only is None
             summary.add(engine.summary, sandbox if shown else None)
-        if engine.summary.interrupted or engine.summary.unreachable is not None:
+        part = engine.summary
+        if part.interrupted or part.unreachable is not None or part.stopped or part.paused_after:
             return
         rest = [name for name, _ in legs[number + 1 :] if name is not None]
         if (
@@ -268,6 +293,48 @@ def _strategy(
         else UndoPath(job, client, plan.config, plan.undo, on_planned, journal)
     )
     return path if plan.saved is None else SavedPlanApply(plan.saved, path)
+
+
+def _rollout_log(plan: RunPlan) -> RolloutLog:
+    """What the log already holds of a staged rollout: a resume skips its finished waves; a
+    resume or retry takes the change times of targets done earlier (for ``--soak``)."""
+    if not (plan.resume or plan.only is not None):
+        return RolloutLog()
+    earlier = read_rollout(plan.log_path, with_changes=plan.config.soak_s > 0)
+    if not plan.resume:
+        earlier.finished_upto = 0  # a retry goes back into finished waves for their failures
+    return earlier
+
+
+async def undo_stopped(settings: Settings, plan: RunPlan, control: RunControl) -> dict[str, Any]:
+    """``--undo-on-stop``: take back what the stopped run's log records as changed (the whole
+    rollout, earlier waves of a paused one included), with a log of its own beside it."""
+    source = read_source(plan.log_path)
+    job = undo_job(source)
+    if job.target_count == 0:
+        return {"log": None, "targets": 0, "reverted": 0, "failed": 0}
+    log_path = _beside(plan.log_path, UNDO_SUFFIX)
+    quiet = {"waves": None, "pause": False, "undo_on_stop": False, "soak_s": 0.0}
+    quiet |= {"plan_file": None, "plan_digest": None, "replan": False, "skip_stale": False}
+    undo = RunPlan(plan.config.model_copy(update=quiet), log_path, sim=plan.sim, undo=source)
+    log.info("run.undo_on_stop", targets=job.target_count, log=str(log_path))
+    summary = await execute(job, settings, undo, None, control)
+    counts = summary.counts
+    return {
+        "log": str(log_path),
+        "targets": job.target_count,
+        "reverted": counts.get(Status.UPDATED, 0),
+        "failed": counts.get(Status.FAILED, 0),
+    }
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    """``runs/x.jsonl`` → ``runs/x-undo.jsonl`` (``-undo-2``… if taken)."""
+    for number in range(1, 1000):
+        name = f"{path.stem}{suffix}{'' if number == 1 else f'-{number}'}{path.suffix}"
+        if not path.with_name(name).exists():
+            return path.with_name(name)
+    raise InputError(f"no free name for the undo's log beside {path}", path)
 
 
 def guard(settings: Settings) -> None:

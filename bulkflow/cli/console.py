@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from bulkflow.cli.rollout import print_rollout
 from bulkflow.engine.pool import Summary
 from bulkflow.flowservice.pacing import AdaptiveConcurrency
 from bulkflow.records.resultlog import STATUSES, ResultRecord, Status
@@ -155,6 +156,7 @@ def print_summary(summary: Summary, console: Console, facts: RunFacts) -> None:
     )
     console.print(summary_line(dict(summary.counts), facts.dry_run), style="bold")
     _print_how_it_went(summary, console, facts.targets)
+    print_rollout(summary, console)
     _print_identity(facts.identity, console)
     if facts.log_path is not None:
         console.print(Text(f"Result log: {facts.log_path}"), soft_wrap=True)

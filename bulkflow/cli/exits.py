@@ -1,8 +1,9 @@
 """Every exit status ``bulkflow`` ends with, in one place, and which outcome gives which.
 
-0 every target ``updated``, ``unchanged`` or ``planned``; 1 at least one ``failed`` or ``stale``,
-the service unreachable, or a saved plan stale (nothing sent); 2 invalid input or refused
-credentials (nothing sent); 3 ``plan --detailed-exitcode`` with changes pending; 70 an internal
+0 every target ``updated``, ``unchanged`` or ``planned`` (also when ``--pause`` stopped after a
+passed gate); 1 at least one ``failed`` or ``stale``, the service unreachable, a wave's gate
+failed or the failure breaker tripped, or a saved plan stale (nothing sent); 2 invalid input
+or refused credentials (nothing sent); 3 ``plan --detailed-exitcode`` with changes pending; 70 an internal
 error (a bug); 130 interrupted (in-flight targets finished and recorded first).
 """
 
@@ -26,6 +27,8 @@ def exit_status(summary: Summary, detailed: bool = False) -> int:
         return EXIT_INTERRUPTED
     counts = summary.counts
     if counts.get(Status.FAILED) or counts.get(Status.STALE) or summary.unreachable:
+        return EXIT_FAILED
+    if summary.stopped is not None:  # a wave's gate failed, or the failure breaker tripped
         return EXIT_FAILED
     if detailed and counts.get(Status.PLANNED):
         return EXIT_CHANGES

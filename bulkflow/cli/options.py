@@ -96,6 +96,7 @@ def run_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="list the ids of each group of targets with the same changes (default: a count)",
     )
+    _rollout_flags(p.add_argument_group("staged rollout"))
     log_flags(p)
 
 
@@ -147,6 +148,50 @@ def log_path_for(args: argparse.Namespace, job: PreparedJob) -> Path:
     return default_log_path(job.job.name)
 
 
+def _rollout_flags(group: argparse._ArgumentGroup) -> None:
+    """Waves, the gates between them, the failure breaker, and what a stop does."""
+    group.add_argument(
+        "--waves",
+        type=_sizes,
+        metavar="SIZES",
+        help="cumulative wave sizes in the targets' order, a count or a share: 10,10%%,100%%",
+    )
+    group.add_argument(
+        "--max-failure-rate",
+        type=float,
+        metavar="RATE",
+        help="share of failed targets a wave's gate and the failure breaker allow (0.05)",
+    )
+    group.add_argument(
+        "--breaker-window",
+        type=int,
+        metavar="N",
+        help="the breaker judges the last N finished targets (50)",
+    )
+    group.add_argument(
+        "--soak",
+        type=float,
+        metavar="S",
+        help="at each gate, wait S seconds, then fail it if a changed flow's later run failed",
+    )
+    group.add_argument(
+        "--pause",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stop after each passed gate; --resume starts the next wave",
+    )
+    group.add_argument(
+        "--undo-on-stop",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="when a gate fails or the breaker trips, undo what the run changed",
+    )
+
+
+def _sizes(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",")]
+
+
 def config_for(
     args: argparse.Namespace, job: PreparedJob, *between: Mapping[str, Any] | None
 ) -> RunConfig:
@@ -170,4 +215,10 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "grace_s": args.grace,
         "replan": getattr(args, "replan", None),
         "skip_stale": getattr(args, "skip_stale", None),
+        "waves": args.waves,
+        "max_failure_rate": args.max_failure_rate,
+        "breaker_window": args.breaker_window,
+        "soak_s": args.soak,
+        "pause": args.pause,
+        "undo_on_stop": args.undo_on_stop,
     }

@@ -162,6 +162,12 @@ def next_steps(summary: Summary, job: PreparedJob, plan: RunPlan, scratch: bool)
     log = str(plan.log_path)
     run, again = ("run", "plan") if plan.undo is None else ("undo", "undo")
     resume = Step("resume", [*me, run, job_file, "--log", log, "--resume", *sim])
+    if summary.paused_after is not None or (summary.stopped and summary.undo is None):
+        # The next wave (or, once the cause is fixed, the stopped one) continues from the log.
+        return [resume]
+    if summary.undo is not None:
+        retry = Step("retry", [*me, "retry", summary.undo["log"], *sim])
+        return [retry] if summary.undo["failed"] else []
     if summary.unreachable is not None or summary.interrupted:  # a resume also redoes failures
         if scratch:
             return [Step("plan", [*me, again, job_file, *sim])]

@@ -73,6 +73,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--on-demand", action="store_true", help="generate unknown ids when read (benchmarks)"
     )
+    p.add_argument(
+        "--run-interval",
+        type=float,
+        metavar="S",
+        help="enabled flows run every S seconds (GET /runs)",
+    )
     _add_fault_flags(p.add_argument_group("faults"))
     p.set_defaults(handler=run_sim)
 
@@ -95,12 +101,18 @@ def _add_fault_flags(faults: argparse._ArgumentGroup) -> None:
         ("no-etag-rate", "share of documents served without etag and version"),
         ("garbage-rate", "share of requests answered 200 with an HTML body"),
         ("reject-credentials-rate", "share of connections whose test fails (same ones per seed)"),
+        ("fail-runs-after-change", "share of runs failing that start after their flow changed"),
     ):
         faults.add_argument(f"--{name}", type=float, help=help_text)
     faults.add_argument(
         "--reject-credentials-matching",
         metavar="VALUE",
         help="GET /connections/{id}/test fails for a connection with an auth param equal to VALUE",
+    )
+    faults.add_argument(
+        "--fail-patch-where",
+        metavar="PROPERTY-FILTER",
+        help="every PATCH to a flow matching the filter gets a 400, e.g. flowSpec.id==ID",
     )
     faults.add_argument("--redirect-to", help="origin redirects point at, e.g. http://127.0.0.1:9")
     faults.add_argument(
@@ -143,6 +155,8 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "garbage_rate": "garbage_rate",
         "reject_credentials_rate": "reject_credentials_rate",
         "reject_credentials_matching": "reject_credentials_matching",
+        "fail_patch_where": "fail_patch_where",
+        "fail_runs_after_change": "fail_runs_after_change",
     }
     given = {field: getattr(args, arg) for arg, field in names.items()}
     try:
@@ -182,6 +196,7 @@ def run_sim(args: argparse.Namespace) -> int:
         journal=not args.no_journal,
         on_demand=args.on_demand,
         ensure=named,
+        run_interval_s=args.run_interval,
     )
     try:
         asyncio.run(serve(config, banner=lambda sim: banner(sim, args, jobs, len(named))))

@@ -26,6 +26,7 @@ from bulkflow.undo.inverse import Applied
 
 MAX_SEEDED_SANDBOXES = 10
 MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
+RUN_INTERVAL_S = 1.0  # flows run this often, so that --soak has runs to read
 # The generated shapes a replayed run may have found, tried in turn until its changes apply.
 REPLAY_SHAPES = {
     "flows": ("destination", "source"),
@@ -83,6 +84,7 @@ async def simulator_for(
         connections=generated // 10,
         target_connections=generated,
         source_connections=generated // 3,
+        run_interval_s=RUN_INTERVAL_S,
     )
     async with Simulator(config) as sim:
         shape = shape_for(job.job)

@@ -18,6 +18,7 @@ import anyio
 import structlog
 
 from bulkflow.diagnostics import debug_enabled
+from bulkflow.engine.breaker import Breaker
 from bulkflow.engine.feed import BatchFeed, DirectFeed, Prefetched
 from bulkflow.engine.summary import KEPT_FAILURES
 from bulkflow.engine.summary import Summary as Summary  # where callers have always found it
@@ -86,6 +87,10 @@ class Engine:
         self._interrupted = False
         self._unreachable_streak = 0
         self._scope: anyio.CancelScope | None = None
+        self.wave: int | None = None  # set by a staged rollout (engine/waves.py) for each wave
+        self.breaker = (
+            None if options.dry_run else Breaker(options.breaker_window, options.max_failure_rate)
+        )
 
     async def run(self, targets: Iterator[Target] | None = None) -> Summary:
         """Work through every target with at most ``concurrency`` in flight."""
@@ -112,6 +117,11 @@ class Engine:
             self.summary.elapsed_s = time.perf_counter() - started
             self.summary.interrupted = self._interrupted
         return self.summary
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run starts no new target (stopped, interrupted, or the breaker)."""
+        return self._stopping
 
     def request_stop(self, now: bool = False) -> None:
         """Start no new target; in-flight ones get ``grace_s`` to finish (none if ``now``)."""
@@ -142,6 +152,8 @@ class Engine:
             self._record(record)
 
     def _record(self, record: ResultRecord) -> None:
+        if self.wave is not None:
+            record["wave"] = self.wave
         self.sink.write(record)
         self.summary.counts[str(record["status"])] += 1
         self.summary.conflicts += record["conflicts"]
@@ -151,6 +163,16 @@ class Engine:
         self.summary.note_warnings(record["id"], record["warnings"])
         if self.observer is not None:
             self.observer.target_done(record)
+        self._watch_failures(record)
+
+    def _watch_failures(self, record: ResultRecord) -> None:
+        """Feed the failure breaker; when it trips, no new target starts (in-flight ones get
+        ``grace_s`` to finish) and the run ends as stopped."""
+        stop = self.breaker.observe(record) if self.breaker is not None else None
+        if stop is not None and self.summary.stopped is None:
+            self.summary.stopped = stop
+            log.error("run.breaker_tripped", reason=stop.reason)
+            self._stop(now=False)
 
     async def run_target(
         self, target: Target, prefetched: Prefetched | None = None

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from bulkflow.engine.breaker import Stop
 from bulkflow.records.resultlog import STATUSES, utc_now
 
 KEPT_FAILURES = 1000  # for the summary; the result log has every one
@@ -28,6 +29,13 @@ class Summary:
     unreachable: str | None = None
     skipped: int = 0  # done in an earlier run of the log (--resume)
     started: int = 0  # targets taken up; those not finished were in flight when it stopped
+    # A staged rollout (engine/waves.py) and the failure breaker (engine/breaker.py).
+    stopped: Stop | None = None  # the breaker tripped, or a wave's gate failed
+    wave_count: int = 0
+    waves: dict[int, Counter[str]] = field(default_factory=dict)  # targets per status, by wave
+    gates: list[dict[str, Any]] = field(default_factory=list)  # the log's gate records
+    paused_after: int | None = None  # --pause: the wave whose gate passed last
+    undo: dict[str, Any] | None = None  # --undo-on-stop: what the undo did, and its log
     per_sandbox: dict[str, Counter[str]] = field(default_factory=dict)
     halted_sandboxes: list[str] = field(default_factory=list)  # not started: one failed before
 
@@ -55,6 +63,14 @@ class Summary:
         self.retries += part.retries
         self.interrupted |= part.interrupted
         self.unreachable = self.unreachable or part.unreachable
+        self.stopped = self.stopped or part.stopped
+        self.wave_count = max(self.wave_count, part.wave_count)
+        for wave, counts in part.waves.items():
+            self.waves.setdefault(wave, Counter()).update(counts)
+        self.gates += part.gates
+        self.paused_after = (
+            part.paused_after if part.paused_after is not None else self.paused_after
+        )
         if sandbox is not None:
             self.per_sandbox[sandbox] = Counter(part.counts)
 
@@ -78,4 +94,16 @@ class Summary:
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(rate, 1),
             "finished_at": utc_now(),
-        }
+        } | self._staged()
+
+    def _staged(self) -> dict[str, Any]:
+        """The summary fields of waves and of a stop, only when there were any."""
+        fields: dict[str, Any] = {}
+        if self.wave_count:
+            fields["waves"] = [
+                {"wave": n, "counts": dict(counts)} for n, counts in sorted(self.waves.items())
+            ]
+            fields["paused_after_wave"] = self.paused_after
+        if self.stopped is not None:
+            fields["stopped"] = self.stopped.as_record()
+        return fields

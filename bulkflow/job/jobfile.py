@@ -37,7 +37,17 @@ from bulkflow.job.targets import (
     read_targets_file,
     short,
 )
-from bulkflow.runconfig import Concurrency, ConflictRetries, Retries, RetryAfterS, TimeoutS
+from bulkflow.runconfig import (
+    BreakerWindow,
+    Concurrency,
+    ConflictRetries,
+    FailureRate,
+    Retries,
+    RetryAfterS,
+    SoakS,
+    TimeoutS,
+    Waves,
+)
 from bulkflow.secrets import SecretSource
 
 #: Beyond this, reading would take seconds; 100,000 inline ids take 4 MiB.
@@ -63,7 +73,7 @@ class Options(BaseModel):
 
     Example::
 
-        Options(concurrency=32, max_conflict_retries=5, timeout_s=30)
+        Options(concurrency=32, max_conflict_retries=5, timeout_s=30, waves=[10, "10%", "100%"])
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -73,6 +83,12 @@ class Options(BaseModel):
     max_retries: Retries | None = None
     timeout_s: TimeoutS | None = None
     max_retry_after_s: RetryAfterS | None = None
+    waves: Waves | None = None
+    max_failure_rate: FailureRate | None = None
+    breaker_window: BreakerWindow | None = None
+    soak_s: SoakS | None = None
+    pause: bool | None = None
+    undo_on_stop: bool | None = None
 
 
 class TargetSpec(BaseModel):

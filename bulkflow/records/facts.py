@@ -88,4 +88,6 @@ def _unfinished(data: ReportData) -> list[tuple[str, str]]:
         found.append(("Stopped", f"the service could not be reached: {last['unreachable']}"))
     elif last.get("interrupted"):
         found.append(("Stopped", "interrupted (Ctrl-C or SIGTERM)"))
+    elif isinstance(last.get("stopped"), dict):
+        found.append(("Stopped", f"{last['stopped'].get('by')}: {last['stopped'].get('reason')}"))
     return found

@@ -30,6 +30,7 @@ from bulkflow.records.charts import COLOURS, latency_histogram, status_chart
 from bulkflow.records.facts import facts
 from bulkflow.records.groups import Group, grouped
 from bulkflow.records.resultlog import STATUSES, LogScan, Status
+from bulkflow.records.rollout import wave_rows
 
 if TYPE_CHECKING:
     import jinja2
@@ -80,6 +81,7 @@ class ReportData:
     conflicts: int = 0
     retries: int = 0
     torn_lines: int = 0
+    gates: list[dict[str, Any]] = field(default_factory=list)  # a staged rollout's gate records
 
     @property
     def counts(self) -> Counter[str]:
@@ -113,6 +115,8 @@ def load(path: Path) -> ReportData:
             data.runs.append(record)
         elif record.get("type") == "summary":
             data.summaries.append(record)
+        elif record.get("type") == "gate":
+            data.gates.append(record)
         elif record.get("type") == "result":
             # LogScan counts a torn line before it yields the record after it.
             _add_result(data, record, line=count + scan.torn_lines + 1)
@@ -237,6 +241,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         "problem_kinds": Counter(str(p["kind"]) for p in problems).most_common(),
         "latency": data.percentiles(),
         "shown_ids": SHOWN_IDS,
+        "waves": wave_rows(data.latest.values(), data.gates),
     }
 
 

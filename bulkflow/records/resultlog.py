@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Literal, Protocol, TypedDict
+from typing import Any, BinaryIO, Literal, NotRequired, Protocol, TypedDict
 
 import orjson
 
@@ -69,6 +69,7 @@ class ResultRecord(TypedDict):
     error: ErrorInfo | None
     duration_ms: float
     at: str
+    wave: NotRequired[int]  # a staged rollout's wave, from 1 (bulkflow.records.rollout)
 
 
 def utc_now() -> str:

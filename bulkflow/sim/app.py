@@ -15,20 +15,20 @@ from bulkflow.sim.faults import FaultPlan, retry_after_header
 from bulkflow.sim.filters import (
     Filter,
     QueryError,
-    decode_token,
     encode_token,
     id_candidates,
+    list_query,
     parse_filter,
     sort_key,
 )
+from bulkflow.sim.generate import now_ms
 from bulkflow.sim.ims import CLIENT, SANDBOX, TokenBook
+from bulkflow.sim.runs import RUN_FIELDS, Runs
 from bulkflow.sim.stats import Stats
 from bulkflow.sim.store import PatchRejected, Store
 from bulkflow.sim.timing import Deadlines
 
 BASE = "/data/foundation/flowservice"
-MAX_LIMIT = 100
-DEFAULT_ORDER = ("-updatedAt",)
 _COMMON_FIELDS = [
     "id",
     "createdAt",
@@ -87,6 +87,7 @@ GARBAGE = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+REFUSED = "The flow {} cannot be updated: its destination rejects this change."
 IF_MATCH_MISSING = "The header 'If-Match' is missing in the request. Please add it and try again."
 
 
@@ -101,11 +102,13 @@ class FlowServiceApp:
         self.tokens = TokenBook(config)
         self.rival_pending: set[tuple[str, str, str]] = set()
         self.deadlines = Deadlines()
+        self.runs = Runs(config, store, self.faults)
 
     def build(self) -> web.Application:
         """The aiohttp application with every route."""
         app = web.Application(middlewares=[self._observe, self._gateway])
         kinds = "{kind:flows|connections|targetConnections|sourceConnections}"
+        app.router.add_get(f"{BASE}/runs", self.list_runs)
         app.router.add_get(f"{BASE}/{kinds}", self.list_docs)
         app.router.add_get(f"{BASE}/{kinds}/{{id}}", self.get_doc)
         app.router.add_patch(f"{BASE}/{kinds}/{{id}}", self.patch_doc)
@@ -218,12 +221,9 @@ class FlowServiceApp:
         if (sandbox, kind, doc_id) in self.rival_pending:
             self.rival_pending.discard((sandbox, kind, doc_id))
             self.store.rival_write(sandbox, kind, doc_id)
-        current = self.store.writable(sandbox, kind, doc_id)["etag"]
-        if not self._etag_matches(if_match, current):
-            return errors.version_mismatch(if_match, current, doc_id)
-        if self.store.busy(sandbox, kind, doc_id):
-            message = "The current state updating cannot be transitioned."
-            return errors.bad_request(1421, "Invalid state transition", message)
+        refused = self._unwritable(sandbox, kind, doc_id, if_match)
+        if refused is not None:
+            return refused
         try:
             etag = self.store.patch(
                 sandbox, kind, doc_id, ops, request[CLIENT], apply=not self.faults.ignore_patch()
@@ -231,6 +231,21 @@ class FlowServiceApp:
         except PatchRejected as exc:
             return errors.bad_request(exc.code, exc.title, str(exc))
         return self._write_answer(doc_id, etag)
+
+    def _unwritable(
+        self, sandbox: str, kind: str, doc_id: str, if_match: str
+    ) -> web.Response | None:
+        """Why a PATCH cannot be applied now: a stale If-Match, an operation still running, or
+        a flow whose destination rejects changes (the ``fail_patch_where`` fault)."""
+        doc = self.store.writable(sandbox, kind, doc_id)
+        if not self._etag_matches(if_match, doc["etag"]):
+            return errors.version_mismatch(if_match, doc["etag"], doc_id)
+        if self.store.busy(sandbox, kind, doc_id):
+            message = "The current state updating cannot be transitioned."
+            return errors.bad_request(1421, "Invalid state transition", message)
+        if self.faults.refuses_patch(doc):
+            return errors.bad_request(1460, "Update rejected", REFUSED.format(doc_id))
+        return None
 
     async def flow_action(self, request: web.Request) -> web.Response:
         """``POST /flows/{id}/action?op=enable|disable``; If-Match is checked when present."""
@@ -267,45 +282,31 @@ class FlowServiceApp:
         """``GET /{kind}`` with ``property``, ``limit``, ``orderby``, ``count``, paging."""
         kind, sandbox = request.match_info["kind"], request[SANDBOX]
         try:
-            query = self._list_query(request)
+            query = list_query(request.query)
             filters = [parse_filter(text, KNOWN_FIELDS[kind]) for text in query["property"]]
         except QueryError as exc:
             return errors.bad_request(exc.code, "Invalid query", str(exc))
-        docs = self._select(sandbox, kind, filters)
-        if query["count"]:
-            return errors.json_response({"count": len(docs)})
-        docs.sort(key=sort_key(tuple(query["orderby"])))
-        offset, limit = query["offset"], query["limit"]
-        page = docs[offset : offset + limit]
-        for doc in page:
-            self._maybe_rival(sandbox, kind, doc["id"])
-        body: dict[str, Any] = {"items": [self._served(doc) for doc in page], "_links": {}}
-        if offset + limit < len(docs):
-            token = encode_token(query | {"offset": offset + limit})
-            body["_links"] = {"next": {"href": f"/{kind}?continuationToken={token}"}}
-        return errors.json_response(body)
 
-    def _list_query(self, request: web.Request) -> dict[str, Any]:
-        params = request.query
-        if "continuationToken" in params:
-            return decode_token(params["continuationToken"])
-        if params.get("count", "").lower() == "true" and "limit" in params:
-            raise QueryError(1401, "The parameters limit and count cannot be used together.")
+        def serve(doc: dict[str, Any]) -> dict[str, Any]:
+            self._maybe_rival(sandbox, kind, doc["id"])
+            return self._served(doc)
+
+        return _page(kind, query, self._select(sandbox, kind, filters), serve)
+
+    async def list_runs(self, request: web.Request) -> web.Response:
+        """``GET /runs``: flow runs (:mod:`bulkflow.sim.runs`), listed like the documents; a
+        listing reads as of its first page, so its pages neither repeat nor miss a run."""
         try:
-            limit = int(params.get("limit", MAX_LIMIT))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_LIMIT:
-            raise QueryError(1440, f"limit must be a positive number of at most {MAX_LIMIT}.")
-        orderby = params.get("orderby")
-        fields = [f.strip() for f in orderby.split(",")] if orderby else list(DEFAULT_ORDER)
-        return {
-            "property": params.getall("property", []),
-            "limit": limit,
-            "orderby": fields,
-            "count": params.get("count", "").lower() == "true",
-            "offset": 0,
-        }
+            query = list_query(request.query)
+            filters = [parse_filter(text, RUN_FIELDS) for text in query["property"]]
+        except QueryError as exc:
+            return errors.bad_request(exc.code, "Invalid query", str(exc))
+        if not isinstance(query.get("asOf"), int):
+            query["asOf"] = now_ms()
+        flows = next((f.values for f in filters if f.path == ("flowId",) and f.op == "=="), None)
+        runs = self.runs.of_flows(request[SANDBOX], flows, query["asOf"])
+        selected = [run for run in runs if all(f.matches(run) for f in filters)]
+        return _page("runs", query, selected, lambda run: run)
 
     def _select(self, sandbox: str, kind: str, filters: list[Filter]) -> list[dict[str, Any]]:
         ids = id_candidates(filters)
@@ -321,7 +322,10 @@ class FlowServiceApp:
             self.rival_pending.add((sandbox, kind, doc_id))
 
     def _served(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """The document as answered: without ``etag`` and ``version`` under that fault."""
+        """The document as answered: a flow (it links its ``runs``) with its latest run, and
+        without ``etag`` and ``version`` under that fault."""
+        if "runs" in doc:
+            self.runs.annotate(doc)
         if not self.faults.strip_etag():
             return doc
         return {key: value for key, value in doc.items() if key not in ("etag", "version")}
@@ -361,6 +365,25 @@ class FlowServiceApp:
         if doc is None:
             raise web.HTTPNotFound()
         return errors.json_response(doc)
+
+
+def _page(
+    path: str,
+    query: dict[str, Any],
+    docs: list[dict[str, Any]],
+    serve: Callable[[dict[str, Any]], dict[str, Any]],
+) -> web.Response:
+    """One page of a listing (or its count), with the next page's link."""
+    if query["count"]:
+        return errors.json_response({"count": len(docs)})
+    docs.sort(key=sort_key(tuple(query["orderby"])))
+    offset, limit = query["offset"], query["limit"]
+    body: dict[str, Any] = {"items": [serve(doc) for doc in docs[offset : offset + limit]]}
+    body["_links"] = {}
+    if offset + limit < len(docs):
+        token = encode_token(query | {"offset": offset + limit})
+        body["_links"] = {"next": {"href": f"/{path}?continuationToken={token}"}}
+    return errors.json_response(body)
 
 
 def _bare(etag: str) -> str:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bulkflow.sim.filters import QueryError, parse_filter
+
 DEFAULT_ORG = "SIMULATOR0000000000000000@AdobeOrg"
 
 
@@ -44,11 +46,25 @@ class Faults(BaseModel):
     # value, or (the same connections for the same seed and credentials) at this rate.
     reject_credentials_matching: str | None = Field(None, min_length=1)
     reject_credentials_rate: float = Field(0.0, ge=0, le=1)
+    # A destination kind that rejects the change: every PATCH to a flow matching this property
+    # filter (``flowSpec.id==…``) is a 400. And runs of changed flows that fail: the share of
+    # runs that start after a client changed their flow.
+    fail_patch_where: str | None = None
+    fail_runs_after_change: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _redirect_has_target(self) -> Faults:
         if self.redirect_rate and not self.redirect_to:
             raise ValueError("redirect_rate needs redirect_to, the origin to point at")
+        return self
+
+    @model_validator(mode="after")
+    def _patch_filter_parses(self) -> Faults:
+        if self.fail_patch_where is not None:
+            try:
+                parse_filter(self.fail_patch_where)
+            except QueryError as exc:
+                raise ValueError(f"fail_patch_where: {exc}") from None
         return self
 
 
@@ -85,3 +101,4 @@ class SimConfig(BaseModel):
     # (kind, id, shape) documents to generate at start: the ids some jobs name (bulkflow sim
     # seeds the example jobs' targets so that they exist without on_demand).
     ensure: tuple[tuple[str, str, str], ...] = ()
+    run_interval_s: float | None = Field(None, gt=0)  # enabled flows run this often (sim/runs.py)

@@ -1,5 +1,6 @@
 """Fault injection: latency, throttling, server errors, dropped connections, a rival writer,
-and a hostile gateway (redirects to another origin, documents without etag, non-JSON 200s).
+a hostile gateway (redirects to another origin, documents without etag, non-JSON 200s), and a
+bad change (PATCHes a kind of flow refuses, runs that fail after a change).
 
 Each fault draws from its own random stream seeded from the simulator's seed, so a run is
 reproducible for a given order of requests.
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 
 from bulkflow.sim.config import Faults
+from bulkflow.sim.filters import parse_filter
 
 SERVER_STATUSES = (500, 503, 504)
 
@@ -43,6 +45,8 @@ class FaultPlan:
         }
         self._bucket = faults.throttle_rps or 0.0
         self._bucket_at = time.monotonic()
+        where = faults.fail_patch_where
+        self._refused = parse_filter(where) if where is not None else None
 
     def latency_s(self) -> float:
         """Seconds to wait before answering: fixed latency plus uniform jitter."""
@@ -123,6 +127,21 @@ class FaultPlan:
             return False
         digest = hashlib.sha256(orjson.dumps([self._seed, doc_id, params])).digest()
         return int.from_bytes(digest[:8]) / 2**64 < rate
+
+    def refuses_patch(self, doc: dict[str, Any]) -> bool:
+        """Whether a PATCH to ``doc`` is refused (it matches ``fail_patch_where``)."""
+        return self._refused is not None and self._refused.matches(doc)
+
+    def run_fails(self, flow_id: str, started_ms: int) -> bool:
+        """Whether the run of ``flow_id`` starting at ``started_ms``, after a change, fails.
+
+        Decided from the seed, the flow and the run, so a run reads the same on every listing.
+        """
+        rate = self.faults.fail_runs_after_change
+        if not rate:
+            return False
+        digest = hashlib.sha256(f"{self._seed}:{flow_id}:{started_ms}".encode()).digest()
+        return rate >= 1 or int.from_bytes(digest[:8]) / 2**64 < rate
 
     def _maybe_missing(self, seconds: float) -> float | None:
         if self._streams["throttle"].random() < self.faults.retry_after_missing_rate:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from multidict import MultiMapping
 
 Doc = dict[str, Any]
 
@@ -60,13 +61,14 @@ class Filter:
         return _compare(actual, self.values[0], self.op)
 
 
-def parse_filter(text: str, known_fields: frozenset[str]) -> Filter:
-    """Parse one ``property`` value; unknown operators or fields raise :class:`QueryError`."""
+def parse_filter(text: str, known_fields: frozenset[str] | None = None) -> Filter:
+    """Parse one ``property`` value; unknown operators or fields raise :class:`QueryError`
+    (any field is known when ``known_fields`` is None)."""
     match = _FILTER.match(text)
     if not match:
         raise QueryError(1440, f"Invalid filter '{text}': expected <property><operator><value>.")
     path = tuple(match["path"].split("."))
-    if path[0].removesuffix("[]") not in known_fields:
+    if known_fields is not None and path[0].removesuffix("[]") not in known_fields:
         raise QueryError(1448, f"Unknown property '{path[0]}' in filter '{text}'.")
     values = tuple(match["value"].split(","))
     if len(values) > 1 and match["op"] != "==":
@@ -116,6 +118,34 @@ def _compare(actual: Any, text: str, op: str) -> bool:
         op
     ]
     return result
+
+
+MAX_LIMIT = 100
+DEFAULT_ORDER = ("-updatedAt",)
+
+
+def list_query(params: MultiMapping[str]) -> dict[str, Any]:
+    """A list request's query: from its continuation token, or ``property`` (repeatable),
+    ``limit`` (1 to 100), ``orderby`` and ``count``; what the service refuses is a 400."""
+    if "continuationToken" in params:
+        return decode_token(params["continuationToken"])
+    if params.get("count", "").lower() == "true" and "limit" in params:
+        raise QueryError(1401, "The parameters limit and count cannot be used together.")
+    try:
+        limit = int(params.get("limit", MAX_LIMIT))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(1440, f"limit must be a positive number of at most {MAX_LIMIT}.")
+    orderby = params.get("orderby")
+    fields = [f.strip() for f in orderby.split(",")] if orderby else list(DEFAULT_ORDER)
+    return {
+        "property": params.getall("property", []),
+        "limit": limit,
+        "orderby": fields,
+        "count": params.get("count", "").lower() == "true",
+        "offset": 0,
+    }
 
 
 def id_candidates(filters: Iterable[Filter]) -> tuple[str, ...] | None:

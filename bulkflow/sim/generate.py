@@ -10,6 +10,7 @@ ids are Adobe's.
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 import time
 import uuid
@@ -21,6 +22,7 @@ import orjson
 Doc = dict[str, Any]
 
 DESTINATION_FLOW_ID = "226fb2e1-db69-4760-b67e-9e671e05abfc"
+FIXTURE_FLOW_SPEC = "71471eba-b620-49e4-90fd-23f1fa0174d8"
 SOURCE_FLOW_ID = "2edc08ac-4df5-4fe6-936f-81a19ce92f5c"
 CONNECTION_ID = "139f6a5f-a78b-4744-9f6a-5fa78bd74431"
 
@@ -45,12 +47,24 @@ PROFILE_ATTRIBUTES = (
     "mobilePhone.number",
     "homeAddress.city",
 )
+# Destination kinds: connection spec, name, flow spec, and the share of generated destination
+# flows of that kind (30% Amazon S3, so that a fault on one kind hits a known share).
 DESTINATION_SPECS = (
-    ("0b23e41a-cb4a-4321-a78f-3b654f5d7d97", "Batch file"),  # the fixture's
-    ("4fce964d-3f37-408f-9778-e597338a21ee", "Amazon S3"),  # illustrative
-    ("64ef4b8b-a6e0-41b5-9677-3805d1ee5dd0", "SFTP"),  # illustrative
-    ("6d6b59bf-fb58-4107-9064-4d246c0e5bb2", "Azure Blob"),  # illustrative
-)
+    ("0b23e41a-cb4a-4321-a78f-3b654f5d7d97", "Batch file", FIXTURE_FLOW_SPEC, 0.25),  # fixture's
+    (
+        "4fce964d-3f37-408f-9778-e597338a21ee",
+        "Amazon S3",
+        "269ba276-16fc-47db-92b0-c1049a3c131f",
+        0.30,
+    ),
+    ("64ef4b8b-a6e0-41b5-9677-3805d1ee5dd0", "SFTP", "fd36aaa4-bf2b-43fb-9387-43785eeeb799", 0.25),
+    (
+        "6d6b59bf-fb58-4107-9064-4d246c0e5bb2",
+        "Azure Blob",
+        "52c7f1a8-0b5e-4d1a-9c2e-7a4f3b8d6e10",
+        0.20,
+    ),
+)  # the other ids are illustrative
 SOURCE_SPECS = (
     ("3c9b37f8-13a6-43d8-bad3-b863b941fedd", "Google BigQuery"),  # the fixture's
     ("26d738e0-8963-47ea-aadf-c60de735468a", "PostgreSQL"),  # illustrative
@@ -168,8 +182,9 @@ def destination_flow(template: Doc, flow_id: str, rng: random.Random) -> Doc:
     """
     doc = template  # a fresh copy from load_fixture, made this document
     stamp(doc, flow_id, rng)
-    spec_id, spec_name = rng.choice(DESTINATION_SPECS)
+    spec_id, spec_name, flow_spec, _ = destination_spec(flow_id)
     doc["name"] = f"{spec_name} export {flow_id[:8]}"
+    doc["flowSpec"]["id"] = flow_spec
     doc["inheritedAttributes"]["targetConnections"][0]["connectionSpec"]["id"] = spec_id
     doc["inheritedAttributes"]["targetConnections"][0]["baseConnection"]["connectionSpec"]["id"] = (
         spec_id
@@ -184,6 +199,18 @@ def destination_flow(template: Doc, flow_id: str, rng: random.Random) -> Doc:
     ]
     doc.pop("lastOperation", None)
     return doc
+
+
+def destination_spec(flow_id: str) -> tuple[str, str, str, float]:
+    """The destination kind of a generated flow, drawn by the kinds' shares from its id alone:
+    the same flow is of the same kind whatever the seed."""
+    digest = hashlib.sha256(flow_id.encode()).digest()
+    draw = int.from_bytes(digest[:8]) / 2**64
+    for spec in DESTINATION_SPECS:
+        draw -= spec[3]
+        if draw < 0:
+            return spec
+    return DESTINATION_SPECS[-1]
 
 
 def source_flow(template: Doc, flow_id: str, rng: random.Random) -> Doc:

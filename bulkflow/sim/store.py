@@ -21,6 +21,7 @@ KINDS = ("flows", "connections", "targetConnections", "sourceConnections")
 SUPPORTED_OPS = ("add", "replace", "remove")
 RECENT_ON_DEMAND = 4096
 READ_ONLY_PATHS = ("/id", "/etag", "/version", "/createdAt", "/createdBy")
+RIVAL = "rival-writer"
 
 
 class PatchRejected(ValueError):
@@ -42,6 +43,9 @@ class Store:
         self.rival_writes: list[tuple[str, str]] = []
         self._recent: OrderedDict[tuple[str, str], Doc] = OrderedDict()
         self._finishing: dict[tuple[str, str, str], float] = {}
+        # When a client (not the rival writer) last changed each document, epoch ms: the runs
+        # that start after it are the ones a change can break (sim/runs.py).
+        self.changed_at: dict[tuple[str, str, str], int] = {}
 
     def docs(self, sandbox: str, kind: str) -> dict[str, Doc]:
         """The live mapping of id to document for one sandbox and kind."""
@@ -217,7 +221,7 @@ class Store:
         else:
             doc["description"] = f"edited by another writer ({foreign})"
         self.rival_writes.append((doc_id, foreign))
-        self._commit(sandbox, kind, doc, "rival-writer", [], "update")
+        self._commit(sandbox, kind, doc, RIVAL, [], "update")
 
     def _commit(
         self, sandbox: str, kind: str, doc: Doc, client: str, ops: list[Doc], operation: str
@@ -236,6 +240,8 @@ class Store:
         }
         if delay:
             self._finishing[(sandbox, kind, doc["id"])] = time.monotonic() + delay
+        if client != RIVAL:
+            self.changed_at[(sandbox, kind, doc["id"])] = now
         self.docs(sandbox, kind)[doc["id"]] = doc
         return etag
 
