@@ -7,15 +7,11 @@ fetched, a query resolved, a saved plan's etags checked, and the engine started.
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import structlog
@@ -36,6 +32,7 @@ from bulkflow.flowservice.retry import RetryPolicy
 from bulkflow.flowservice.settings import Settings, check_transport
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import SANDBOX, Key, Target, check_id
+from bulkflow.records.identity import identity
 from bulkflow.records.resultlog import (
     LogState,
     ResultLog,
@@ -430,48 +427,3 @@ def _recorded_keys(header: dict[str, Any] | None) -> list[Key] | None:
         check_id(target_id, "the run header's resolved_targets", None)
         keys.append((sandbox, target_id))
     return keys
-
-
-# --- A run's identity: where it went and who ran it (issue 17) ---------------------------------
-
-
-def identity(settings: Settings, job: PreparedJob | None = None) -> dict[str, Any]:
-    """Where a run goes and who runs it, for the run header, the report and the summary.
-
-    No secret is among them (the org id is not one); a user name or password written into
-    ``AEP_BASE_URL`` is left out, and every value is masked as all output is.
-    """
-    return {
-        "base_url": REGISTRY.text(public_url(settings.base_url)),
-        "sandbox": _sandboxes(settings, job),
-        "sandboxes": None if job is None else job.sandbox_order,
-        "org_id": None if settings.org_id is None else REGISTRY.text(settings.org_id),
-        "operator": REGISTRY.text(operator()),
-    }
-
-
-def _sandboxes(settings: Settings, job: PreparedJob | None) -> str | None:
-    """The sandbox a run goes to (the job's own, else the environment's); None when it goes
-    to several (the header's ``sandboxes`` names them)."""
-    if job is not None and job.sandbox_order is not None:
-        return None
-    return (job.job.sandbox if job is not None else None) or settings.sandbox
-
-
-def public_url(url: str) -> str:
-    """``url`` without user information, query or fragment (they may carry credentials)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 address
-        host = f"[{host}]"
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def operator() -> str:
-    """``user@host`` of whoever runs this process (the uid when it has no user name)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # a container's uid without a passwd entry
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"

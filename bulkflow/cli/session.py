@@ -39,9 +39,10 @@ from bulkflow.engine.pool import Observer, Summary
 from bulkflow.flowservice.pacing import Pacer
 from bulkflow.flowservice.settings import settings_from_env
 from bulkflow.job.prepare import PreparedJob
+from bulkflow.records.identity import identity
 from bulkflow.records.resultlog import ResultRecord, Status
 from bulkflow.records.savedplan import PlanRecorder, write_plan
-from bulkflow.runner import RunControl, RunPlan, execute, identity
+from bulkflow.runner import RunControl, RunPlan, execute
 
 
 class _View:

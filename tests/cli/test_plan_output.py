@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from bulkflow.runner import public_url
+from bulkflow.records.identity import public_url
 from bulkflow.sim import Simulator
 from tests.cli.test_cli import ROOT, bulkflow, sim_env
 from tests.conftest import DEST_FLOW, SOURCE_FLOW, job_body, write_job
