@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+SHOWN_PROBLEMS = 50  # a file with 400,000 bad lines is said in a screen, not a gigabyte
+
 
 class BulkflowError(Exception):
     """Root of every error bulkflow raises on purpose."""
@@ -56,7 +58,10 @@ class InputError(BulkflowError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return "\n".join(self._where(p) + p[1] for p in self.problems)
+        shown = [self._where(p) + p[1] for p in self.problems[:SHOWN_PROBLEMS]]
+        if len(self.problems) > SHOWN_PROBLEMS:
+            shown.append(f"... and {len(self.problems) - SHOWN_PROBLEMS:,} more problems")
+        return "\n".join(shown)
 
     def _where(self, problem: Problem) -> str:
         path = problem[2] if len(problem) > 2 else self.path

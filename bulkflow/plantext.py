@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from bulkflow.secrets import REGISTRY, is_sensitive_path
+from bulkflow.secrets import REGISTRY, is_sensitive_change, printable
 
 _SEGMENTS = re.compile(r"/params/segmentSelectors/selectors(/(\d+|-))?$")
 _PROFILE = re.compile(r"/params/profileSelectors/selectors(/(\d+|-))?$")
@@ -24,7 +24,7 @@ def describe(op: dict[str, Any], before: Any = UNKNOWN) -> str:
     """One line for one RFC 6902 operation (``before``: the value it replaces, when known)."""
     path, value, name = op["path"], op.get("value"), op["op"]
     sign = {"add": "+", "remove": "-", "replace": "~"}.get(name, "?")
-    if is_sensitive_path(path):
+    if is_sensitive_change(path, value, None if before is UNKNOWN else before):
         return f"{sign} {path} (sensitive)"
     for pattern, noun in ((_SEGMENTS, "audience"), (_PROFILE, "attribute")):
         if pattern.search(path):
@@ -53,5 +53,5 @@ def _selector(value: Any, noun: str) -> str:
 
 def short(value: Any) -> str:
     """JSON for ``value``, secrets masked, then cut to a readable length."""
-    text = REGISTRY.text(orjson.dumps(value).decode())
+    text = printable(REGISTRY.text(orjson.dumps(value).decode()))
     return text if len(text) <= MAX_VALUE_CHARS else REGISTRY.cut(text, MAX_VALUE_CHARS - 1) + "…"

@@ -396,6 +396,8 @@ async def resolve_query(
         keys = []
         for sandbox, client in legs:
             selected = await run_query(client, job.job.resource, query.property, query.limit)
+            for item in selected:  # an id goes into URLs and logs: the service's are checked too
+                check_id(item.id, "the service's answer to the query", None)
             keys += [(sandbox, item.id) for item in selected]
     from_log = plan.only is None and plan.resume and recorded is not None
     log.info("run.targets_resolved", targets=len(keys), from_log=from_log)

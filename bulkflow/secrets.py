@@ -110,6 +110,31 @@ def is_sensitive_path(path: str) -> bool:
     )
 
 
+def is_sensitive_change(path: str, *values: Any) -> bool:
+    """Whether a change shows credentials: at a sensitive path, at a key that names a secret
+    (``/params/password``), or with a value holding such a key."""
+    if is_sensitive_path(path) or any(is_sensitive_key(part) for part in path.split("/")):
+        return True
+    return any(_holds_sensitive_key(value) for value in values)
+
+
+def _holds_sensitive_key(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(is_sensitive_key(str(k)) or _holds_sensitive_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_sensitive_key(v) for v in value)
+    return False
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (an escape sequence a server put in a name) shown
+    as ``\\x1b``, so a terminal or a report never acts on them."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
 def is_sensitive_key(key: str) -> bool:
     """Whether ``key`` names a secret (``x-api-key`` does not: it carries the client id)."""
     return key.lower().replace("-", "").replace("_", "").endswith(SENSITIVE_KEYS)

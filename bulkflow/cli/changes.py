@@ -39,7 +39,12 @@ def change_line(line: str, indent: str = "  ") -> Text:
 
 
 def print_changes(
-    groups: ChangeGroups, console: Console, resource: str, show_ids: bool, heading: str | None
+    groups: ChangeGroups,
+    console: Console,
+    resource: str,
+    show_ids: bool,
+    heading: str | None,
+    logged: bool = True,
 ) -> None:
     """The groups, largest first, then the targets whose changes are their own."""
     shared, single = groups.shared(), groups.single()
@@ -63,7 +68,8 @@ def print_changes(
         _print_lines(group, console)
     if groups.ungrouped:
         more = plural(groups.ungrouped, noun)
-        console.print(f"... and {more} with yet other changes (each is in the result log).")
+        where = "each is in the result log" if logged else "--log PATH keeps each"
+        console.print(f"... and {more} with yet other changes ({where}).")
     if shared and not show_ids:
         console.print("(--show-ids lists the ids of each group)", style="dim", highlight=False)
     console.print()

@@ -22,7 +22,7 @@ from bulkflow.engine.pool import Summary
 from bulkflow.engine.target import current
 from bulkflow.plantext import UNKNOWN
 from bulkflow.records.resultlog import ResultRecord, Status
-from bulkflow.secrets import MASK, REGISTRY, is_sensitive_path
+from bulkflow.secrets import MASK, REGISTRY, is_sensitive_change
 
 #: The document's ``format_version``: raised when a field changes meaning or goes away.
 FORMAT_VERSION = 1
@@ -83,9 +83,9 @@ def _target(record: ResultRecord, before: list[Any], action: str | None) -> dict
 def _change(op: Mapping[str, Any], before: list[Any], index: int) -> dict[str, Any]:
     """What one operation does at its path: the value there before, and after (when any)."""
     path = str(op["path"])
-    sensitive = is_sensitive_path(path)
-    change: dict[str, Any] = {"op": op["op"], "path": path, "sensitive": sensitive}
     was = before[index] if index < len(before) else UNKNOWN
+    sensitive = is_sensitive_change(path, op.get("value"), None if was is UNKNOWN else was)
+    change: dict[str, Any] = {"op": op["op"], "path": path, "sensitive": sensitive}
     if was is not UNKNOWN:
         change["before"] = MASK if sensitive else REGISTRY.data(was)
     if op["op"] in ("add", "replace"):

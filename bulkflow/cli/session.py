@@ -101,7 +101,9 @@ def _report(
     """After the run: the changes, the summary, the saved plan, the JSON document."""
     scratch = scratch_log(args)
     heading = None if plan.config.dry_run else "Changes made:"
-    print_changes(view.changes.groups, human, job.job.resource, view.changes.show_ids, heading)
+    print_changes(
+        view.changes.groups, human, job.job.resource, view.changes.show_ids, heading, not scratch
+    )
     facts = RunFacts(
         dry_run=plan.config.dry_run,
         log_path=None if scratch else plan.log_path,
@@ -110,7 +112,11 @@ def _report(
         targets=_target_total(job, plan),
     )
     print_summary(summary, human, facts)
-    if control.recorder is not None:
+    whole = not (summary.interrupted or summary.unreachable or summary.stopped)
+    if control.recorder is not None and not whole:
+        # A plan of the targets it got to is not the plan of the job: nothing to apply.
+        human.print(Text(f"No plan saved to {args.out}: the plan did not reach every target."))
+    elif control.recorder is not None:
         undo_of = None if plan.undo is None else str(plan.undo.path.resolve())
         write_plan(args.out, job, control.recorder, dict(summary.counts), undo_of)
         saved = plural(len(control.recorder.entries), "target")
@@ -273,7 +279,7 @@ def _stop_on_signals(control: RunControl, err: Console, grace_s: float) -> Itera
             )
 
     installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
             installed.append(sig)

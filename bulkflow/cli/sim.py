@@ -282,7 +282,7 @@ def banner(sim: Simulator, args: argparse.Namespace, jobs: list[Path], named: in
         lines.append(
             "  # IMS takes only the secret given to --client-secret: set AEP_CLIENT_SECRET to it"
         )
-    example = next((str(p) for p in jobs), "JOB")
+    example = next((shlex.quote(str(p)) for p in jobs), "JOB")
     lines.append(f"Then try:  bulkflow plan {example}")
     lines.append("Ctrl-C stops the simulator.")
     return "\n".join(lines)

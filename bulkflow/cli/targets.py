@@ -24,7 +24,7 @@ from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import PreparedJob, prepare
 from bulkflow.runconfig import DEFAULT_TIMEOUT_S, RunConfig
 from bulkflow.runner import guard, open_client
-from bulkflow.secrets import REGISTRY
+from bulkflow.secrets import REGISTRY, printable
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +43,7 @@ def targets_command(args: argparse.Namespace) -> int:
     job = prepare(load_job(args.job))
     selected = asyncio.run(_select(job, args.sim))
     if args.ids_only:
-        print("".join(f"{item.id}\n" for item in selected), end="")
+        print("".join(f"{printable(REGISTRY.text(item.id))}\n" for item in selected), end="")
         return EXIT_OK
     table = Table(show_edge=False)
     for column in ("id", "name", "state"):
@@ -51,7 +51,7 @@ def targets_command(args: argparse.Namespace) -> int:
     for item in selected:
         # Text, not markup, and masked: names and states are the service's words.
         cells = (item.id, item.name or "", item.state or "")
-        table.add_row(*(Text(REGISTRY.text(cell)) for cell in cells))
+        table.add_row(*(Text(printable(REGISTRY.text(cell))) for cell in cells))
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     console.print(table)
     where = "selected by the query" if job.query is not None else "listed"

@@ -35,6 +35,7 @@ from bulkflow.records.resultlog import (
     utc_now,
 )
 from bulkflow.runconfig import RunConfig
+from bulkflow.secrets import printable
 from bulkflow.undo.images import recorded_images
 
 log = structlog.get_logger("bulkflow.engine.pool")
@@ -191,7 +192,7 @@ class Engine:
             error = {
                 "kind": exc.kind,
                 "status": exc.status,
-                "message": self.job.redactor.text(exc.message),
+                "message": self.masked(exc.message),
             }
             unreachable = exc if isinstance(exc, UnreachableError) else None
         except Exception as exc:  # a bug must cost one target, not the run
@@ -217,6 +218,10 @@ class Engine:
             log.error("run.unreachable", reason=self.summary.unreachable)
             self._stop(now=False)
 
+    def masked(self, text: str) -> str:
+        """Text as a record may hold it: secrets masked, control characters shown."""
+        return printable(self.job.redactor.text(text))
+
     def _result(
         self,
         target: Target,
@@ -227,7 +232,8 @@ class Engine:
     ) -> ResultRecord:
         # Everything the service served (a name, an etag, an id a query found) is masked too:
         # a hostile or careless server may echo a credential back in any field.
-        mask = self.job.redactor.text
+        # Control characters a server put in a name or message are shown, never acted on.
+        mask = self.masked
         return {
             "type": "result",
             "id": mask(target.id),

@@ -85,6 +85,9 @@ def check_transport(settings: Settings) -> None:
         if parts.username is not None or parts.password is not None:
             # Never quoted back: what stands before the @ may be a password.
             raise InputError(f"{name} must not hold a user name or password (user@host)")
+        if parts.query or parts.fragment:
+            # A query may carry a signature or a key: it would be in every request's log line.
+            raise InputError(f"{name} must not hold a query (?…) or fragment (#…)")
         if parts.scheme == "https":
             continue
         if parts.scheme != "http":

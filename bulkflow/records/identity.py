@@ -25,11 +25,17 @@ def identity(settings: Settings, job: PreparedJob | None = None) -> dict[str, An
     """
     return {
         "base_url": REGISTRY.text(public_url(settings.base_url)),
-        "sandbox": _sandboxes(settings, job),
-        "sandboxes": None if job is None else job.sandbox_order,
+        "sandbox": _masked(_sandboxes(settings, job)),
+        "sandboxes": None
+        if job is None or job.sandbox_order is None
+        else [REGISTRY.text(s) for s in job.sandbox_order],
         "org_id": None if settings.org_id is None else REGISTRY.text(settings.org_id),
         "operator": REGISTRY.text(operator()),
     }
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else REGISTRY.text(text)
 
 
 def _sandboxes(settings: Settings, job: PreparedJob | None) -> str | None:
