@@ -220,8 +220,9 @@ async def open_client(
 
 def _finish(engine: Engine, control: RunControl, sink: ResultLog, skipped: int) -> None:
     """Write the closing summary line, also when the run was interrupted."""
-    engine.summary.throttled = control.pacer.adaptive.throttled
+    engine.summary.throttled = control.pacer.throttled
     engine.summary.lowest_concurrency = control.pacer.adaptive.lowest
+    engine.summary.gateway_rate_per_s = control.pacer.gateway_rate_per_s()
     engine.summary.skipped = skipped
     final = engine.summary.as_record()
     sink.write(final)
