@@ -6,8 +6,8 @@ and the bucket's rate follows CUBIC (RFC 9438). A 429 sets ``W_max``, the rate t
 taken to allow, and cuts the rate to ``β × W_max``; each accepted answer then sets the rate to
 ``W_max − C·(K − t)³`` (``t`` seconds since the cut, ``K`` when the curve is back at ``W_max``):
 quickly back up, a long plateau just under ``W_max``, then probing beyond it, slowly at first.
-The rate never exceeds twice what was sent over the last second, so a rate nobody uses cannot
-grow without bound.
+The rate never exceeds twice what was sent over the last second (or twice the cap as found,
+if more), so a rate nobody uses cannot grow without bound.
 
 Where this differs from the SDKs, and why:
 
@@ -143,7 +143,9 @@ class RateFinder:
         self._due = max(self._due, now) + BURST_S  # no burst into the gateway's empty bucket
 
     def _set(self, now: float, rate_per_s: float) -> None:
-        bound = 2 * self._sent.rate_per_s(now)
+        # Never below twice the cap as found: after every worker slept out a Retry-After, the
+        # last second's few sends must not cap the rate like a slow start.
+        bound = 2 * max(self._sent.rate_per_s(now), self.w_max_per_s or 0.0)
         rate = max(MIN_RATE_PER_S, min(rate_per_s, bound))
         self.rate_per_s = rate
         if self.lowest_per_s is None or rate < self.lowest_per_s:

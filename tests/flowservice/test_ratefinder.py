@@ -126,14 +126,25 @@ def test_the_rate_never_falls_below_the_floor() -> None:
     assert finder.lowest_per_s == MIN_RATE_PER_S
 
 
-def test_the_rate_grows_no_further_than_twice_what_was_sent() -> None:
-    """A rate nobody uses does not grow: workers sending 20/s keep it at most 40/s."""
+def test_an_unused_rate_grows_no_further_than_twice_the_cap_found() -> None:
+    """Workers sending 20/s for 30 s after a cut at 200/s: the rate stops at 400/s."""
     clock = FakeClock()
     finder = RateFinder(clock)
     accept_steadily(finder, clock, 200, 2)
     throttle_once(finder, clock)
     accept_steadily(finder, clock, 20, 30)
-    assert finder.rate_per_s == pytest.approx(40, rel=0.1)
+    assert finder.rate_per_s == pytest.approx(2 * 200, rel=0.05)
+
+
+def test_a_used_rate_grows_no_further_than_twice_what_was_sent() -> None:
+    """Sending 500/s long after a cut at 200/s: the rate probes up to 1,000/s, no further."""
+    clock = FakeClock()
+    finder = RateFinder(clock)
+    accept_steadily(finder, clock, 200, 2)
+    throttle_once(finder, clock)
+    accept_steadily(finder, clock, 140, 20)
+    accept_steadily(finder, clock, 500, 2)
+    assert finder.rate_per_s == pytest.approx(2 * 500, rel=0.05)
 
 
 def test_quiet_counts_from_the_last_accepted_answer() -> None:
