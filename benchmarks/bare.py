@@ -46,8 +46,12 @@ async def bare_loop(sim: SimProcess, prefix: str, count: int, concurrency: int) 
 
 
 async def bare_batched_loop(sim: SimProcess, prefix: str, count: int, concurrency: int) -> float:
-    """Lists of 100 flows (one task, ahead of the workers) and a PATCH per flow; flows/s."""
-    connector = aiohttp.TCPConnector(limit=concurrency + 1)
+    """Lists of 100 flows (one task, ahead of the workers) and a PATCH per flow; flows/s.
+
+    The lister and the workers share ``concurrency`` connections, as bulkflow's batch feed and
+    workers share its ``--concurrency`` (every request in flight counts).
+    """
+    connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         headers = await bench_headers(session, sim)
         listed: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(maxsize=BATCH)
