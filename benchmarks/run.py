@@ -182,11 +182,13 @@ def scenario_memory(work: Path) -> list[str]:
 
 def main() -> None:
     """Run every scenario, print the table and write it to RESULTS.md."""
+    load_before = os.getloadavg()[0]
     sim_throughput.main()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         rows = scenario_latency(work) + scenario_overhead(work) + scenario_memory(work)
         rows += scenario_gateway(work, GATEWAY_REPS) + scenario_long_run(work)
+    load = f"{load_before:.1f} when it started and {os.getloadavg()[0]:.1f} when it ended"
     table = "\n".join(
         [
             "| scenario | flows/s (process; engine) | wall | CPU/target | peak RSS | measured | target |",
@@ -195,15 +197,21 @@ def main() -> None:
         ]
     )
     body = f"""
-Machine: {machine()}. Run on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.
-Reproduce: `make bench` (= `.venv/bin/python -m benchmarks.run`). The simulator runs in its own
-process (`bulkflow sim --on-demand --latency-ms 50` or `0`, no faults); bulkflow runs as
-`bulkflow run JOB --log LOG --concurrency N [--dry-run] [--no-batch-fetch]` in a fresh process
-measured by `benchmarks/measure.py` (wall time, user+system CPU, peak RSS). "flows/s (process)"
-counts the whole process, start-up and validation included; "engine" is the rate the result
-log's summary reports. Scenario 1 runs {REPS} times and scenario 2 {OVERHEAD_REPS} times, interleaved,
-and each reports its best run (noise on a shared machine only ever slows a run down); so does
-the bare loop it is compared with.
+Machine: {machine()}. Run on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; the
+one-minute load average was {load} (above about 2, other work shared the two cores).
+Reproduce: `make bench` (= `.venv/bin/python -m benchmarks.run`; scenario 6 alone:
+`python -m benchmarks.gateway`, 7 alone: `python -m benchmarks.longrun`). The simulator runs in
+its own process (`bulkflow sim --on-demand --latency-ms 50` or `0`, no faults; scenario 6 adds
+`--latency-ms 20 --throttle-rps 200`); bulkflow runs as `bulkflow run JOB --log LOG
+--concurrency N [--dry-run] [--no-batch-fetch]` in a fresh process measured by
+`benchmarks/measure.py` (wall time, user+system CPU, peak RSS). "flows/s (process)" counts the
+whole process, start-up and validation included; "engine" is the rate the result log's summary
+reports. Scenario 1 runs {REPS} times, scenario 2 {OVERHEAD_REPS} times and scenario 6
+{GATEWAY_REPS} times per concurrency, interleaved, and each reports its best run (noise on a
+shared machine only ever slows a run down); so do the bare loops they are compared with.
+Scenario 6's reference is a perfect client: the requests the run needed, the gateway bucket's
+first 200 at once, the rest at exactly 200/s; "refused" counts the simulator's 429s among all
+the Flow Service requests it answered.
 
 {table}
 """
