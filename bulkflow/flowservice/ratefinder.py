@@ -14,11 +14,17 @@ Where this differs from the SDKs, and why:
 - ``W_max`` is the rate the gateway *accepted* over the last second, not the rate sent: against
   a token bucket that is the cap itself (plus whatever burst was left), so the plateau sits just
   under the cap instead of above it, and few requests are refused.
-- A 429 to a request scheduled before the last cut does not cut again: it says nothing about
-  the new rate (TCP's once per round trip). Without this, the 64 answers to one burst cut the
-  rate 64 times, to the floor.
+- A 429 to a request scheduled before the last cut, or sent less than a round trip after it
+  (while requests scheduled at the old rate were still reaching the gateway), does not cut
+  again: it says nothing about the new rate (TCP's once per round trip). Without this, the 64
+  answers to one burst cut the rate 64 times, to the floor.
 - The bucket lets through bursts of at most :data:`BURST_S` seconds' worth, not a whole second's,
   and none right after a cut (the gateway's own bucket is empty then).
+
+What it does less well: a gateway whose burst is much smaller than a second's worth is
+underestimated at a run's first 429 (the run is younger than the window), and found again by
+probing over some ten seconds; 429s that do not depend on this run's rate (another client
+emptying a shared quota) keep cutting it, which is the polite reading of them.
 """
 
 from __future__ import annotations
