@@ -363,8 +363,9 @@ async def open_client(
 
 def _finish(summary: Summary, control: RunControl, sink: ResultLog, skipped: int) -> None:
     """Write the closing summary line, also when the run was interrupted."""
-    summary.throttled = control.pacer.adaptive.throttled
+    summary.throttled = control.pacer.throttled
     summary.lowest_concurrency = control.pacer.adaptive.lowest
+    summary.gateway_rate_per_s = control.pacer.gateway_rate_per_s()
     summary.skipped = skipped
     final = summary.as_record()
     sink.write(final)

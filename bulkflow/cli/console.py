@@ -217,9 +217,11 @@ def _counts_table(summary: Summary, dry_run: bool) -> Table:
 def _print_how_it_went(summary: Summary, console: Console, targets: int | None) -> None:
     """Throttling, a resume's skipped targets, and why (and where) a run stopped early."""
     if summary.throttled:
+        pace = summary.gateway_rate_per_s
+        about = f" (about {pace:.0f} requests/s)" if pace else ""
         console.print(
-            f"Throttled {plural(summary.throttled, 'time')} (429); concurrency went down to "
-            f"{summary.lowest_concurrency} and recovered as requests succeeded.",
+            f"Throttled {plural(summary.throttled, 'time')} (429); every worker slowed to the "
+            f"gateway's pace{about} and sped up again as it allowed.",
             highlight=False,
         )
     if summary.skipped:

@@ -25,6 +25,7 @@ class Summary:
     retries: int = 0
     throttled: int = 0
     lowest_concurrency: int | None = None
+    gateway_rate_per_s: float | None = None  # what the gateway accepted when it last throttled
     interrupted: bool = False
     unreachable: str | None = None
     skipped: int = 0  # done in an earlier run of the log (--resume)
@@ -85,6 +86,7 @@ class Summary:
             "retries": self.retries,
             "throttled": self.throttled,
             "lowest_concurrency": self.lowest_concurrency,
+            "gateway_rate_per_s": self.gateway_rate_per_s,
             "interrupted": self.interrupted,
             "unreachable": self.unreachable,
             "skipped": self.skipped,

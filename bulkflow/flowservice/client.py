@@ -40,6 +40,7 @@ from bulkflow.errors import (
 from bulkflow.flowservice.auth import TokenSource
 from bulkflow.flowservice.pacing import Pacer
 from bulkflow.flowservice.paging import BATCH_MAX_PAGES, MAX_PAGES, Pages, continuation_token
+from bulkflow.flowservice.ratefinder import Ticket
 from bulkflow.flowservice.retry import RetryPolicy, parse_retry_after, with_retries
 from bulkflow.flowservice.settings import Settings
 from bulkflow.flowservice.transport import (
@@ -223,7 +224,9 @@ class FlowClient:
                 return await self._exchange(method, path, token, headers, data, params)
 
             try:
-                return await with_retries(once, self._policy, self._on_retry, target=target)
+                return await with_retries(
+                    once, self._policy, self._on_retry, self._pacer, target=target
+                )
             except UnauthorizedError:
                 if refreshed:
                     raise
@@ -253,12 +256,12 @@ class FlowClient:
         if debug_enabled():
             log.debug("http.request", method=method, url=self._base + path, headers=all_headers)
         try:
-            async with self._paced():
+            async with self._paced() as ticket:
                 status, answer, raw = await self._send(method, path, all_headers, data, params)
         except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as exc:
             raise transport_failure(exc, method, self._base) from None
-        if self._pacer is not None:
-            self._pacer.answered(status)
+        if self._pacer is not None and ticket is not None:
+            self._pacer.answered(status, ticket)
         if raw is None:
             limit_mib = BODY_LIMIT_BYTES // MiB
             raise InvalidResponseError(
@@ -272,7 +275,7 @@ class FlowClient:
             return Response(status, _success_body(method, status, raw))
         raise self._error(method, status, raw, answer)
 
-    def _paced(self) -> AbstractAsyncContextManager[None]:
+    def _paced(self) -> AbstractAsyncContextManager[Ticket | None]:
         return self._pacer.request() if self._pacer is not None else contextlib.nullcontext()
 
     async def _send(

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
+from aiohttp import web
+
+from bulkflow.runconfig import RunConfig
+from bulkflow.runner import RunPlan, execute
 from bulkflow.sim import Simulator
 from tests.conftest import SimFactory, job_body
-from tests.engine_helpers import run_job, segment_ids
+from tests.engine_helpers import prepared, run_job, segment_ids
+from tests.hostile import hostile_server, settings_for
 
 NEW = "2d79d0d8-724f-49fc-a09d-d1dec338c93c"
 ROLLOUT = [{"add_segment": {"id": NEW}}]
+SET = {"path": "/description", "value": "listed"}
 
 
 def flows(sim: Simulator, count: int) -> list[str]:
@@ -68,3 +75,30 @@ async def test_conflict_after_batch_falls_back_to_single_get(
     foreign = sim.store.rival_writes[0][1]
     assert foreign in segment_ids(sim, "batch-0002")
     assert NEW in segment_ids(sim, "batch-0002")
+
+
+async def test_two_batches_are_listed_at_once(tmp_path: Path) -> None:
+    """The feed keeps two list requests in flight, so workers never wait on a single one."""
+    lists_in_flight, most = 0, 0
+    both_asked = anyio.Event()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        nonlocal lists_in_flight, most
+        if request.method == "PATCH":
+            return web.json_response({"id": request.path.rsplit("/", 1)[1], "etag": '"2"'})
+        ids = request.query["property"].removeprefix("id==").split(",")
+        lists_in_flight += 1
+        most = max(most, lists_in_flight)
+        if lists_in_flight == 2:
+            both_asked.set()
+        with anyio.move_on_after(2):  # one fetcher alone never gets a second list in flight
+            await both_asked.wait()
+        lists_in_flight -= 1
+        return web.json_response({"items": [{"id": i, "etag": '"1"'} for i in ids]})
+
+    async with hostile_server(answer) as server:
+        job = prepared(tmp_path, job_body([f"f{n}" for n in range(250)], [{"set": SET}]))
+        plan = RunPlan(config=RunConfig(concurrency=4), log_path=tmp_path / "run.jsonl")
+        summary = await execute(job, settings_for(server.base_url), plan)
+    assert summary.counts["updated"] == 250
+    assert most == 2

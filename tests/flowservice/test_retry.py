@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,77 @@ async def test_other_errors_are_not_retried() -> None:
     with pytest.raises(ApiError):
         await with_retries(bad, RetryPolicy(max_attempts=5))
     assert calls == [1]
+
+
+class Quiet:
+    """A run's progress as the retry loop sees it: seconds since anything was accepted."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+    def quiet_s(self) -> float:
+        return self.seconds
+
+
+def throttled_then_ok(refusals: int, retry_after_s: float | None = 0.0) -> tuple[list[int], Any]:
+    """A call refused with 429 ``refusals`` times, then answering "ok"."""
+    calls: list[int] = []
+
+    async def call() -> str:
+        calls.append(1)
+        if len(calls) <= refusals:
+            raise RetryableError("429", 429, "http", retry_after_s=retry_after_s)
+        return "ok"
+
+    return calls, call
+
+
+async def test_throttling_is_retried_beyond_max_attempts_while_the_run_progresses() -> None:
+    """Ten 429s in a row with max_attempts 3: retried, because other requests are accepted."""
+    calls, call = throttled_then_ok(10)
+    policy = RetryPolicy(max_attempts=3, retry_after_margin_s=0.0)
+    assert await with_retries(call, policy, progress=Quiet(0.0)) == "ok"
+    assert len(calls) == 11
+
+
+async def test_throttling_gives_up_when_the_run_has_stalled() -> None:
+    """A 429 after the service accepted nothing for throttle_patience_s fails the request."""
+    calls, call = throttled_then_ok(10)
+    policy = RetryPolicy(retry_after_margin_s=0.0, throttle_patience_s=60)
+    with pytest.raises(RetryableError):
+        await with_retries(call, policy, progress=Quiet(61.0))
+    assert len(calls) == 1
+
+
+async def test_server_errors_stay_bounded_by_max_attempts_among_429s() -> None:
+    """429s do not use up the attempts, and do not extend them for 5xx either."""
+    calls: list[int] = []
+
+    async def call() -> None:
+        calls.append(1)
+        status = 429 if len(calls) % 2 else 503
+        raise RetryableError(str(status), status, "http", retry_after_s=0.0)
+
+    policy = RetryPolicy(max_attempts=3, retry_after_margin_s=0.0)
+    with pytest.raises(RetryableError) as caught:
+        await with_retries(call, policy, progress=Quiet(0.0))
+    assert caught.value.status == 503
+    assert calls.count(1) == 6  # 429, 503, 429, 503, 429, 503: the third 503 ends it
+
+
+async def test_without_progress_a_request_keeps_its_own_time_budget() -> None:
+    """No run to ask (a bare client): 429s are retried for throttle_patience_s of its own."""
+    calls, call = throttled_then_ok(5)
+    policy = RetryPolicy(max_attempts=2, retry_after_margin_s=0.0, throttle_patience_s=60)
+    assert await with_retries(call, policy) == "ok"
+    assert len(calls) == 6
+
+
+async def test_a_429_without_retry_after_backs_off_within_the_throttle_cap() -> None:
+    """No Retry-After: jittered exponential waits, none longer than throttle_cap_s."""
+    _, call = throttled_then_ok(12, retry_after_s=None)
+    waits: list[float] = []
+    policy = RetryPolicy(base_s=0.001, throttle_cap_s=0.004)
+    await with_retries(call, policy, lambda exc, wait: waits.append(wait), progress=Quiet())
+    assert len(waits) == 12
+    assert max(waits) <= 0.004
