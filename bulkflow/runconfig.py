@@ -156,4 +156,6 @@ def recorded(header: Mapping[str, Any] | None) -> dict[str, Any]:
 def _flag_problem(error: Any) -> str:
     field = str(error["loc"][0]) if error["loc"] else ""
     flag = FLAGS.get(field, field)
-    return f"{flag}: {error['msg'].lower()} (not {error['input']!r})"
+    # pydantic puts "Value error, " before a validator's own words: they are said alone.
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return f"{flag}: {message[:1].lower() + message[1:]} (not {error['input']!r})"

@@ -12,6 +12,7 @@ from bulkflow.cli.exits import EXIT_OK
 from bulkflow.cli.options import config_for, log_path_for, plan_format_flag, run_flags
 from bulkflow.cli.session import run_and_report
 from bulkflow.cli.undo import retry_undo
+from bulkflow.engine.waves import check_waves
 from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import prepare
@@ -22,7 +23,7 @@ from bulkflow.records.resultlog import (
     header_flag,
     read_log_state,
 )
-from bulkflow.runconfig import recorded
+from bulkflow.runconfig import RunConfig, recorded
 from bulkflow.runner import RunPlan
 
 
@@ -85,8 +86,9 @@ def _add_retry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    """Check the job file, targets, templates and secrets."""
+    """Check the job file, targets, templates, secrets and wave sizes."""
     job = prepare(load_job(args.job))
+    check_waves(job, RunConfig.build(job.job.options.model_dump(exclude_none=True)))
     targets = (
         plural(job.target_count, "target")
         if job.query is None

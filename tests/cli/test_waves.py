@@ -274,3 +274,22 @@ async def test_the_stop_message_never_shows_a_secret(make_sim: SimFactory, tmp_p
     assert "10 targets in a row failed with http 400" in out
     assert "key=***" in summary["stopped"]["sample"]
     assert secret not in out + err + log.read_text()
+
+
+async def test_validate_refuses_wave_sizes_a_run_would_refuse(tmp_path: Path) -> None:
+    """``validate`` checks the waves of a job whose targets are listed, at their line."""
+    body = job_body(["a1", "a2", "a3"], [{"set": {"path": "/name", "value": "x"}}])
+    job = write_job(tmp_path, body | {"options": {"waves": [2, 1]}})
+    status, _, err = await bulkflow("validate", str(job))
+    assert status == 2
+    assert "options.waves" in err
+    assert "not larger than the wave before it" in err
+
+
+async def test_a_bad_waves_flag_is_said_without_library_words(tmp_path: Path) -> None:
+    """``--waves 0``: the reason alone, no "value error," before it."""
+    job = write_job(tmp_path, job_body(["a1"], [{"set": {"path": "/name", "value": "x"}}]))
+    status, _, err = await bulkflow("run", str(job), "--waves", "0", "--sim", cwd=tmp_path)
+    assert status == 2
+    assert "--waves: a wave of 0 targets" in err
+    assert "value error" not in err.lower()
