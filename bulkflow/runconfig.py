@@ -56,6 +56,9 @@ MAX_WAVES = 100
 _PERCENT = re.compile(r"^(\d+(\.\d+)?)%$")
 
 
+MAX_WAVE_SIZE = 10**9  # more targets than any job holds; a log writes it as a 64-bit number
+
+
 def _wave_size(value: Any) -> int | str:
     """A wave's cumulative size: a count of targets (``10``), or a share of them (``"10%"``)."""
     if isinstance(value, str) and value.strip().isdigit():
@@ -63,6 +66,8 @@ def _wave_size(value: Any) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise ValueError(f"a wave of {value} targets: a count is at least 1")
+        if value > MAX_WAVE_SIZE:
+            raise ValueError(f"a wave of {value} targets: at most {MAX_WAVE_SIZE:,}")
         return value
     match = _PERCENT.match(value.strip()) if isinstance(value, str) else None
     if match is None:

@@ -27,6 +27,7 @@ from bulkflow.flowservice.runs import RunCheck, runs_after_change
 from bulkflow.records.resultlog import ResultRecord, utc_now
 from bulkflow.records.rollout import change_ms
 from bulkflow.runconfig import RunConfig
+from bulkflow.secrets import REGISTRY
 
 SHOWN_RUNS = 5  # failed runs a gate record names; the count has them all
 POLL_S = 0.1  # how often a soak looks whether the run is being stopped
@@ -180,7 +181,10 @@ class Gate:
             found = await runs_after_change(self.client, tally.changed_ms)
         except TargetError as exc:
             reason = f"the runs of the wave's flows could not be read: {exc.message}"
-            return Check("soak", False, figures, reason)
+            return Check("soak", False, figures, REGISTRY.text(reason))
+        except Exception as exc:  # a bug must fail the gate (safe: the rollout stops), not the run
+            reason = f"reading the runs failed: {type(exc).__name__}: {exc}"
+            return Check("soak", False, figures, REGISTRY.text(reason)[:500])
         return _soak_check(found, figures)
 
     async def _wait(self, seconds: float) -> bool:

@@ -12,7 +12,6 @@ engine, waves or not).
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from itertools import islice
@@ -110,7 +109,9 @@ class Rollout:
                 tally = watch.tally = WaveTally(number, upto - before, upto)
                 before = upto
                 if upto <= self.earlier.finished_upto:
-                    deque(chunk, maxlen=0)  # its gate passed in an earlier run of this log
+                    # Its gate passed in an earlier run of this log.
+                    for _, target in chunk:
+                        self._check_done(target)
                     continue
                 if not await self._wave(tally, self._pending(chunk, tally, keep)):
                     break
@@ -153,11 +154,22 @@ class Rollout:
         (its flow's runs count in the soak)."""
         for position, target in wave:
             if position < self.earlier.finished_upto:
+                self._check_done(target)
                 continue  # done in a wave whose gate passed (the waves have changed since)
             if keep(target):
                 yield target
             elif target.id in self.earlier.changed_ms:
                 tally.changed_ms[target.id] = self.earlier.changed_ms[target.id]
+
+    def _check_done(self, target: Target) -> None:
+        """A target a passed gate says is done has a result in the log; else the log was
+        edited (a forged gate), and skipping would leave the target never attempted."""
+        if target.id not in self.earlier.recorded:
+            raise InputError(
+                f"the log's gates say the waves up to target {self.earlier.finished_upto:,} are "
+                f"done, but {target.id} has no result there: an edited log; resume from a log "
+                "bulkflow wrote, or start a new one"
+            )
 
     def _interrupted(self) -> bool:
         """Stopped from outside (Ctrl-C) between waves, not by the breaker or a gate."""

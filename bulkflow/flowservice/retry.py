@@ -85,7 +85,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         pass
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a year past any calendar is garbage too
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

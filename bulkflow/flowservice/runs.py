@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from bulkflow.flowservice.client import MAX_PAGE, FlowClient
-from bulkflow.secrets import REGISTRY
+from bulkflow.secrets import REGISTRY, printable
 
 FAILED = frozenset({"failed", "partial_failure", "partialsuccess", "partial_success"})
 KEPT = 20  # failed runs kept to show; the count has them all
+
+
+MAX_RUN_ID_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,13 @@ class _Run:
     message: str
 
 
+def _served_id(value: Any) -> str | None:
+    """A run's id as a record may hold it: masked, shown, and no longer than an id is."""
+    if not isinstance(value, str):
+        return None
+    return printable(REGISTRY.text(value))[:MAX_RUN_ID_CHARS]
+
+
 def _from_run(run: dict[str, Any]) -> _Run | None:
     """A run of ``GET /runs``, or None when it lacks what the check needs."""
     metrics = _object(run.get("metrics"))
@@ -101,7 +111,7 @@ def _from_run(run: dict[str, Any]) -> _Run | None:
     flow_id, status = run.get("flowId"), summary.get("status")
     if not isinstance(flow_id, str) or not _epoch(started) or not isinstance(status, str):
         return None
-    run_id = run.get("id") if isinstance(run.get("id"), str) else None
+    run_id = _served_id(run.get("id"))
     return _Run(flow_id, run_id, started, status.lower(), _message(summary, status))
 
 
@@ -111,7 +121,7 @@ def _from_flow(flow_id: str, doc: dict[str, Any]) -> _Run | None:
     started, state = details.get("startedAtUTC"), details.get("state")
     if not _epoch(started) or not isinstance(state, str):
         return None
-    run_id = details.get("id") if isinstance(details.get("id"), str) else None
+    run_id = _served_id(details.get("id"))
     return _Run(flow_id, run_id, started, state.lower(), f"the flow's last run: {state}")
 
 

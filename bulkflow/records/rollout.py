@@ -30,6 +30,7 @@ class RolloutLog:
 
     finished_upto: int = 0
     changed_ms: dict[str, int] = field(default_factory=dict)
+    recorded: set[str] = field(default_factory=set)  # targets with a result in the log
 
 
 def read_rollout(path: Path, with_changes: bool) -> RolloutLog:
@@ -43,7 +44,9 @@ def read_rollout(path: Path, with_changes: bool) -> RolloutLog:
             upto = record.get("upto")
             if isinstance(upto, int) and not isinstance(upto, bool):
                 found.finished_upto = max(found.finished_upto, upto)
-        elif kind == "result" and with_changes and isinstance(record.get("id"), str):
+        elif kind == "result" and isinstance(record.get("id"), str):
+            found.recorded.add(record["id"])
+        if kind == "result" and with_changes and isinstance(record.get("id"), str):
             changed = change_ms(record)
             if changed is not None:
                 found.changed_ms[record["id"]] = changed
