@@ -11,11 +11,11 @@ from bulkflow.cli.console import plural
 from bulkflow.cli.exits import EXIT_OK
 from bulkflow.cli.options import config_for, log_path_for, plan_format_flag, run_flags
 from bulkflow.cli.session import run_and_report
-from bulkflow.cli.undo import retry_undo
+from bulkflow.cli.undo import undo_subject
 from bulkflow.engine.waves import check_waves
 from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
-from bulkflow.job.prepare import prepare
+from bulkflow.job.prepare import PreparedJob, prepare
 from bulkflow.records.resultlog import (
     check_apart,
     check_owner,
@@ -128,29 +128,39 @@ def retry_command(args: argparse.Namespace) -> int:
     state = read_log_state(args.failed_log)
     if state is None or state.last_header is None:
         raise InputError(f"no bulkflow result log (with a run header) at {args.failed_log}")
-    if state.last_header.get("undo_of"):
-        return retry_undo(args, state, state.last_header)
-    job_file = _job_file(state.last_header, args.failed_log)
-    if not job_file.is_file():
-        raise InputError(f"the job file {job_file} that wrote {args.failed_log} no longer exists")
-    job = prepare(load_job(job_file))
-    if job.loaded.digest != state.last_header.get("digest") and not args.force:
-        raise InputError(
-            f"{job_file} changed since {args.failed_log} was written; use --force to retry anyway"
+    header = state.last_header
+    undo = None
+    if header.get("undo_of"):  # an undo's log: the failed targets' inverse, planned again
+        job, undo = undo_subject(
+            str(header["undo_of"]), header.get("digest"), args.force, state.path
         )
-    config = config_for(args, job, recorded(state.last_header))
+    else:
+        job = _retried_job(header, args.failed_log, args.force)
+    config = config_for(args, job, recorded(header))
     log_path = args.log or args.failed_log
     earlier = state if log_path == args.failed_log else read_log_state(log_path)
     # A retry goes where the run went.
-    sim = args.sim or header_flag(state.last_header, "sim", args.failed_log)
+    sim = args.sim or header_flag(header, "sim", args.failed_log)
     # The retried log's kind counts too (the one written to is checked when the run starts).
     check_owner(state, job.job.name, job.loaded.digest, config.dry_run, args.force, sim)
     failed = state.failed()
     if not failed:
         print(f"{args.failed_log}: no failed targets to retry")
         return EXIT_OK
-    plan = RunPlan(config, log_path, False, sim, frozenset(failed), args.force, earlier)
+    only = frozenset(failed)
+    plan = RunPlan(config, log_path, False, sim, only, args.force, earlier, undo=undo)
     return run_and_report(args, job, plan)
+
+
+def _retried_job(header: dict[str, Any], log: Path, force: bool) -> PreparedJob:
+    """The job that wrote a log, unchanged since (or ``force``)."""
+    job_file = _job_file(header, log)
+    if not job_file.is_file():
+        raise InputError(f"the job file {job_file} that wrote {log} no longer exists")
+    job = prepare(load_job(job_file))
+    if job.loaded.digest != header.get("digest") and not force:
+        raise InputError(f"{job_file} changed since {log} was written; use --force to retry anyway")
+    return job
 
 
 def _job_file(header: dict[str, Any], log: Path) -> Path:

@@ -17,9 +17,7 @@ from bulkflow.errors import InputError
 from bulkflow.job.jobfile import load_job
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.records.resultlog import (
-    LogState,
     check_apart,
-    check_owner,
     check_writable,
     default_log_path,
     header_flag,
@@ -98,24 +96,6 @@ def undo_subject(
             where,
         )
     return undo_job(source), source
-
-
-def retry_undo(args: argparse.Namespace, state: LogState, header: dict[str, Any]) -> int:
-    """``bulkflow retry`` of an undo's log: the failed targets' inverse, planned again."""
-    job, source = undo_subject(str(header["undo_of"]), header.get("digest"), args.force, state.path)
-    config = config_for(args, job, recorded(header))
-    log_path = args.log or args.failed_log
-    earlier = state if log_path == args.failed_log else read_log_state(log_path)
-    sim = args.sim or header_flag(header, "sim", args.failed_log)
-    check_owner(state, job.job.name, job.loaded.digest, config.dry_run, args.force, sim)
-    failed = state.failed()
-    if not failed:
-        print(f"{args.failed_log}: no failed targets to retry")
-        return EXIT_OK
-    plan = RunPlan(
-        config, log_path, False, sim, frozenset(failed), args.force, earlier, undo=source
-    )
-    return run_and_report(args, job, plan)
 
 
 def mask_job_secrets(source: UndoSource) -> None:
