@@ -115,14 +115,15 @@ def is_sensitive_change(path: str, *values: Any) -> bool:
     (``/params/password``), or with a value holding such a key."""
     if is_sensitive_path(path) or any(is_sensitive_key(part) for part in path.split("/")):
         return True
-    return any(_holds_sensitive_key(value) for value in values)
+    return any(holds_sensitive_key(value) for value in values)
 
 
-def _holds_sensitive_key(value: Any) -> bool:
+def holds_sensitive_key(value: Any) -> bool:
+    """Whether JSON-like ``value`` has, at any depth, a key that names a secret."""
     if isinstance(value, Mapping):
-        return any(is_sensitive_key(str(k)) or _holds_sensitive_key(v) for k, v in value.items())
+        return any(is_sensitive_key(str(k)) or holds_sensitive_key(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_holds_sensitive_key(v) for v in value)
+        return any(holds_sensitive_key(v) for v in value)
     return False
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import jsonpatch
 
 from bulkflow.planner import Doc, Op, Pointer, writable_copy
-from bulkflow.secrets import Redactor, is_sensitive_key, is_sensitive_path
+from bulkflow.secrets import Redactor, holds_sensitive_key, is_sensitive_path
 
 Image = dict[str, Any]
 WITHHELD_SECRET = "the value holds a secret, never recorded"
@@ -41,7 +41,7 @@ def before_images(doc: Doc, ops: list[Op]) -> list[Image]:
 
 def _image(doc: Doc, op: Op) -> Image:
     path, name = op["path"], op["op"]
-    if is_sensitive_path(path) or _holds_sensitive_key(op.get("value")):
+    if is_sensitive_path(path) or holds_sensitive_key(op.get("value")):
         return {"path": path, "withheld": "credentials are never recorded"}
     if name == "test":
         return {"path": path, "unchanged": True}
@@ -68,7 +68,7 @@ def _array_image(parent: list[Any], path: str, key: str, name: str) -> Image:
 
 
 def _was(path: str, value: Any) -> Image:
-    if _holds_sensitive_key(value):
+    if holds_sensitive_key(value):
         return {"path": path, "withheld": "the value holds credentials, never recorded"}
     return {"path": path, "was": value}
 
@@ -83,14 +83,6 @@ def _parent(doc: Doc, path: str) -> tuple[Any, str]:
     except (KeyError, IndexError, TypeError, ValueError):
         return None, parts[-1] if parts else ""
     return node, parts[-1] if parts else ""
-
-
-def _holds_sensitive_key(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(is_sensitive_key(str(k)) or _holds_sensitive_key(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_sensitive_key(v) for v in value)
-    return False
 
 
 def identity(element: Any) -> Any:

@@ -27,7 +27,7 @@ import jsonpointer
 
 from bulkflow.planner import Doc, Op, Pointer, writable_copy
 from bulkflow.plantext import short
-from bulkflow.secrets import is_sensitive_key, is_sensitive_path
+from bulkflow.secrets import holds_sensitive_key, is_sensitive_path
 from bulkflow.undo.images import Image, find, identity
 
 ABSENT = object()
@@ -200,16 +200,17 @@ def _state_action(state: Any, history: Sequence[Applied], result: Inverse) -> st
 def _holds_secret(value: Any, image: Image | None) -> bool:
     """Whether a value the undo would compare or write holds credentials or a mask."""
     was = image.get("was") if isinstance(image, dict) else None
-    return any(_sensitive(v) for v in (value, was))
+    return any(holds_sensitive_key(v) or _holds_mask(v) for v in (value, was))
 
 
-def _sensitive(value: Any) -> bool:
+def _holds_mask(value: Any) -> bool:
+    """Whether a string in ``value`` holds the mask a log writes in place of a secret."""
     if isinstance(value, str):
         return MASKED in value
     if isinstance(value, dict):
-        return any(is_sensitive_key(str(k)) or _sensitive(v) for k, v in value.items())
+        return any(_holds_mask(v) for v in value.values())
     if isinstance(value, list):
-        return any(_sensitive(v) for v in value)
+        return any(_holds_mask(v) for v in value)
     return False
 
 
