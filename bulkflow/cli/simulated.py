@@ -10,22 +10,19 @@ import contextlib
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from bulkflow.errors import InputError
 from bulkflow.flowservice.settings import Settings
 from bulkflow.job.changes import kind_of, spec_of
 from bulkflow.job.jobfile import Job
 from bulkflow.job.prepare import PreparedJob
 from bulkflow.job.targets import Key
-from bulkflow.undo.history import UndoSource, read_source
+from bulkflow.undo.history import UndoSource, undo_chain
 from bulkflow.undo.inverse import Applied
 
 MAX_SEEDED_SANDBOXES = 10
-MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
 RUN_INTERVAL_S = 1.0  # flows run this often, so that --soak has runs to read
 # The generated shapes a replayed run may have found, tried in turn until its changes apply.
 REPLAY_SHAPES = {
@@ -91,7 +88,7 @@ async def simulator_for(
         for other in (job.job.sandboxes or [])[:MAX_SEEDED_SANDBOXES]:
             if other != sandbox:  # a query over several sandboxes finds resources in each
                 _seed_sandbox(sim, job.job.resource, other, generated, shape)
-        chain = _chain(undo) if undo is not None else []
+        chain = undo_chain(undo) if undo is not None else []
         for target in job.targets():
             if target.sandbox is not None:  # a targets CSV's other sandboxes exist there
                 docs = sim.store.docs(target.sandbox, job.job.resource)
@@ -136,21 +133,6 @@ def _replay(sim: Simulator, chain: list[UndoSource], kind: str, key: Key) -> Non
         except PatchRejected:
             continue  # the run's changes fit another shape of document
         return
-
-
-def _chain(undo: UndoSource) -> list[UndoSource]:
-    """The logs to replay, oldest first: an undo's log after the log it undid (and so on, a
-    few levels up), each read once."""
-    chain = [undo]
-    while len(chain) < MAX_UNDO_CHAIN:
-        undone = chain[0].header.get("undo_of")
-        if not isinstance(undone, str):
-            break
-        try:
-            chain.insert(0, read_source(Path(undone)))
-        except InputError:
-            break
-    return chain
 
 
 def _history(chain: list[UndoSource], key: Key) -> list[Applied]:

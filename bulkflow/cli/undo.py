@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -26,11 +24,10 @@ from bulkflow.records.resultlog import (
 from bulkflow.runconfig import recorded
 from bulkflow.runner import RunPlan
 from bulkflow.secrets import REGISTRY
-from bulkflow.undo.history import UndoSource, read_source
+from bulkflow.undo.history import UndoSource, read_source, undo_chain
 from bulkflow.undo.job import undo_job
 
 log = structlog.get_logger("bulkflow.undo")
-MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,14 +102,7 @@ def mask_job_secrets(source: UndoSource) -> None:
     The job is found through the log's header (through each ``undo_of`` for an undo's log);
     a secret that cannot be read any more is said once, not guessed.
     """
-    header: dict[str, Any] = source.header
-    for _ in range(MAX_UNDO_CHAIN):
-        undone = header.get("undo_of")
-        if not isinstance(undone, str):
-            break
-        with contextlib.suppress(InputError):
-            header = read_source(Path(undone)).header
-    job_file = header.get("job_file_abs")
+    job_file = undo_chain(source)[0].header.get("job_file_abs")
     if not isinstance(job_file, str) or not Path(job_file).is_file():
         return
     try:

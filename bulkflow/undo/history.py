@@ -29,6 +29,7 @@ from bulkflow.planner import Pointer
 from bulkflow.undo.inverse import Applied
 
 UNDO_SUFFIX = "-undo"
+MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
 OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
 MAX_RECORD_BYTES = 16 * 2**20  # a record holds one document's worth of values at most
 MAX_DEPTH = 100  # deeper than any Flow Service document: written back, it could not be
@@ -126,6 +127,21 @@ def read_source(path: Path) -> UndoSource:
     _keep(source, pending)
     source.digest = "undo:" + digest.hexdigest()[:32]
     return source
+
+
+def undo_chain(source: UndoSource) -> list[UndoSource]:
+    """``source`` and the logs it undoes, oldest first: an undo's log after the log it undid
+    (and so on, up to :data:`MAX_UNDO_CHAIN` logs; the chain ends at one that cannot be read)."""
+    chain = [source]
+    while len(chain) < MAX_UNDO_CHAIN:
+        undone = chain[0].header.get("undo_of")
+        if not isinstance(undone, str):
+            break
+        try:
+            chain.insert(0, read_source(Path(undone)))
+        except InputError:
+            break
+    return chain
 
 
 def _keep(source: UndoSource | None, pending: dict[Key, int]) -> None:
