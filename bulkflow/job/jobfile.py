@@ -30,6 +30,7 @@ from bulkflow.job.changes import Change, Resource
 from bulkflow.job.sourcemap import DocumentError, SourceMap, parse, syntax_problem
 from bulkflow.job.targets import (
     ID_RULE,
+    SANDBOX,
     TARGET_ID,
     Scalar,
     Target,
@@ -149,7 +150,9 @@ Targets = Annotated[
 ]
 
 
-SandboxName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=256)]
+SandboxName = Annotated[str, Field(pattern=f"^{SANDBOX.pattern}$", max_length=256)]
+#: A job's name (it names its logs): the same rule wherever one is read back.
+JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
 
 
 class Job(BaseModel):
@@ -158,7 +161,7 @@ class Job(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Literal[1]
-    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=120)
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=120)  # as JOB_NAME
     resource: Resource
     sandbox: SandboxName | None = None
     #: Run the job in each of these sandboxes in turn (query targets: ids differ per sandbox).

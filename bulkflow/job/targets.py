@@ -23,6 +23,7 @@ TARGET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$"  # it goes into a URL path
 ID_RULE = "letters, digits, '.', '_', ':', '-'; at most 256"
 _TARGET_ID = re.compile(TARGET_ID)
 Scalar = str | int | float | bool
+#: A sandbox name, wherever one is read: a job file, a targets CSV, a log.
 SANDBOX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 #: A line longer than this is refused before it is decoded: an id is under 100 characters.
 MAX_LINE_BYTES = 2**20

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import jsonpointer
 import orjson
 
 from bulkflow.errors import InputError
+from bulkflow.job.jobfile import JOB_NAME
 from bulkflow.job.targets import SANDBOX, Key, check_id, record_key
 from bulkflow.planner import Pointer
 from bulkflow.undo.inverse import Applied
@@ -33,7 +33,6 @@ MAX_UNDO_CHAIN = 10  # an undo of an undo of ... of a run
 OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
 MAX_RECORD_BYTES = 16 * 2**20  # a record holds one document's worth of values at most
 MAX_DEPTH = 100  # deeper than any Flow Service document: written back, it could not be
-JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,120}")
 
 
 @dataclass
