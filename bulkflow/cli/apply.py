@@ -34,9 +34,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="apply the unchanged targets; record the changed ones stale (default: refuse the plan)",
     )
     run_flags(apply)
-    apply.set_defaults(
-        handler=apply_command, show_plan=False, out=None, detailed_exitcode=False, resume=False
-    )
+    apply.set_defaults(handler=apply_command, out=None, detailed_exitcode=False, resume=False)
 
 
 def apply_command(args: argparse.Namespace) -> int:

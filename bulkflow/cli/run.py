@@ -51,7 +51,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="skip targets the --log shows done; the run continues with the log's settings",
     )
-    run.set_defaults(handler=run_command, show_plan=False, out=None, detailed_exitcode=False)
+    run.set_defaults(handler=run_command, out=None, detailed_exitcode=False)
 
 
 def _add_plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,9 +65,7 @@ def _add_plan(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="exit 0 no changes, 3 changes pending, 1 failed targets, 2 invalid input",
     )
     plan_format_flag(plan)
-    plan.set_defaults(
-        handler=run_command, dry_run=True, show_plan=True, resume=False, scratch_log=True
-    )
+    plan.set_defaults(handler=run_command, dry_run=True, resume=False, scratch_log=True)
 
 
 def _add_retry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,9 +78,7 @@ def _add_retry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="as the log's run did (a dry run's log is only ever retried as a dry run)",
     )
-    retry.set_defaults(
-        handler=retry_command, show_plan=False, resume=False, out=None, detailed_exitcode=False
-    )
+    retry.set_defaults(handler=retry_command, resume=False, out=None, detailed_exitcode=False)
 
 
 def validate_command(args: argparse.Namespace) -> int:

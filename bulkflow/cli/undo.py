@@ -72,7 +72,6 @@ def undo_command(args: argparse.Namespace) -> int:
     earlier = read_log_state(args.log) if args.log is not None else None
     header = earlier.last_header if args.resume and earlier else None
     config = config_for(args, job, recorded(header))
-    args.show_plan = config.dry_run
     # An undo goes where the run went.
     sim = args.sim or header_flag(source.header, "sim", source.path)
     log_path = args.log or default_log_path(job.job.name)
